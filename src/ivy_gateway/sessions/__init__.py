@@ -1,0 +1,1 @@
+"""Meter sessions: the only place that waits for a meter's answer."""
