@@ -25,9 +25,12 @@ __all__ = [
     "LoggingSettings",
     "MeterOverride",
     "MeterSettings",
+    "MqttSettings",
+    "MqttUser",
     "PollingSettings",
     "ProfileSettings",
     "Settings",
+    "StorageSettings",
     "load_settings",
 ]
 
@@ -74,6 +77,47 @@ class AlarmSettings(_Section):
     low_power_factor: float = 0.5
     low_balance: float = 10.0
     hysteresis_fraction: float = Field(0.02, ge=0, le=0.5)
+
+
+class StorageSettings(_Section):
+    """History store. ``sqlite:///relative/path.db``, ``sqlite:////abs/path.db`` or
+    ``postgresql://user:pass@host:port/db`` (the password may instead be in ``password_file``)."""
+
+    url: str = "sqlite:///ivy-gateway.db"
+    password_file: Path | None = None
+    batch_size: int = Field(2_000, ge=1, description="rows per write")
+    batch_interval_s: float = Field(1.0, gt=0, description="longest a reading waits to be written")
+    max_backlog: int = Field(500_000, ge=1_000, description="readings held while the store is down")
+    retention_days: int = Field(400, ge=1, description="readings/events older than this are pruned")
+    command_retention_days: int = Field(400, ge=1)
+
+
+class MqttUser(_Section):
+    """An MQTT user of the embedded broker; ``password_hash`` from ``ivy-gateway hash-password``."""
+
+    password_hash: SecretStr
+    role: str = Field("reader", pattern=r"^(reader|operator|admin)$")
+
+
+class MqttSettings(_Section):
+    mode: str = Field("embedded", pattern=r"^(embedded|external)$")
+    url: SecretStr | None = Field(
+        None, description="external broker: mqtt[s]://user:pass@host:port (secret: has a password)"
+    )
+    password_file: Path | None = None
+    topic_prefix: str = Field("ivy/v1", pattern=r"^[^#+]+$")
+    host: str = "0.0.0.0"  # the embedded broker's TCP and WebSocket listeners
+    port: int = Field(1883, ge=0, le=65535)
+    ws_port: int = Field(9001, ge=0, le=65535)
+    users: dict[str, MqttUser] = Field(default_factory=dict)
+    allow_anonymous: bool = Field(True, description="embedded broker without users: open")
+    client_id: str | None = None
+    keepalive_s: int = Field(30, ge=5)
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    outbox_size: int = Field(100_000, ge=100, description="messages held while the broker is away")
+    stats_interval_s: float = Field(30.0, gt=0)
 
 
 class LoggingSettings(_Section):
@@ -137,6 +181,8 @@ class Settings(BaseSettings):
     polling: PollingSettings = PollingSettings()
     alarms: AlarmSettings = AlarmSettings()
     logging: LoggingSettings = LoggingSettings()
+    storage: StorageSettings = StorageSettings()
+    mqtt: MqttSettings = MqttSettings()
     profiles: ProfileSettings = ProfileSettings()
 
     @classmethod
