@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from .commands import Command, CommandResult, RegisterRef, RelayState
 from .events import GatewayEvent
-from .meter import MeterId, ProtocolKind
+from .meter import ConnectionInfo, MeterId, ProtocolKind
 from .quantities import Reading, ReadingSource
 
-__all__ = ["Clock", "CommandRunner", "EventSink", "MeterDirectory", "MeterLink", "PollGroup"]
+__all__ = [
+    "Clock",
+    "CommandAudit",
+    "CommandRunner",
+    "EventSink",
+    "MeterDirectory",
+    "MeterLink",
+    "PollGate",
+    "PollGroup",
+    "TelemetrySink",
+    "TrafficCapture",
+]
 
 
 class Clock(Protocol):
@@ -82,3 +94,50 @@ class CommandRunner(Protocol):
     """Runs a command on whichever meter session (local or remote) owns the meter."""
 
     async def run(self, command: Command) -> CommandResult: ...
+
+
+class TelemetrySink(Protocol):
+    """Takes batches of events from telemetry (the store, the MQTT publisher, alarms).
+
+    Raising means "not delivered": telemetry retries the same batch with backoff for a
+    bounded time, so ``handle`` should be idempotent or tolerate a repeated batch.
+    """
+
+    async def handle(self, events: Sequence[GatewayEvent]) -> None: ...
+
+
+class CommandAudit(Protocol):
+    """The audit log of commands (``GET /api/v1/commands/{id}``)."""
+
+    async def record_requested(self, command: Command, ts_ms: int) -> None: ...
+    async def record_finished(
+        self, command: Command, result: CommandResult, ts_ms: int
+    ) -> None: ...
+
+
+class PollGate(Protocol):
+    """Lets a command go ahead of the polls of its meter.
+
+    While a ``hold(meter)`` context is open no new poll of that meter starts; polls that
+    fell due meanwhile run when the last hold closes.
+    """
+
+    def hold(self, meter: MeterId) -> AbstractContextManager[None]: ...
+
+
+class TrafficCapture(Protocol):
+    """Per-meter raw traffic capture; sessions call it for every chunk sent or received."""
+
+    def is_enabled(self, meter: MeterId) -> bool:
+        """Cheap check, so sessions skip building records for meters nobody captures."""
+        ...
+
+    def record(
+        self,
+        meter: MeterId,
+        direction: Literal["rx", "tx"],
+        data: bytes,
+        connection: ConnectionInfo | None = None,
+    ) -> None:
+        """Never blocks: the record is buffered and written off the event loop."""
+        ...
