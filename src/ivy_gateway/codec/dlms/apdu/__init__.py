@@ -1,0 +1,1 @@
+"""xDLMS and ACSE APDUs (dlms.md Parts B, D, E)."""
