@@ -11,7 +11,11 @@ case, so the caller decides whether to drop the connection or discard the backlo
 
 from __future__ import annotations
 
-from .errors import BufferOverflowError
+import re
+import struct
+from typing import Any
+
+from .errors import BufferOverflowError, TruncatedError
 
 __all__ = ["ReceiveBuffer"]
 
@@ -59,6 +63,24 @@ class ReceiveBuffer:
         """Index (relative to the unconsumed part) of ``sub`` at or after ``start``, or -1."""
         pos = self._data.find(sub, self._start + start)
         return pos if pos < 0 else pos - self._start
+
+    def startswith(self, prefix: bytes | tuple[bytes, ...], start: int = 0) -> bool:
+        """Whether the unconsumed bytes, from ``start`` on, begin with ``prefix`` (or one of
+        them): a header check without copying."""
+        return self._data.startswith(prefix, self._start + start)
+
+    def unpack_from(self, layout: struct.Struct, offset: int = 0) -> tuple[Any, ...]:
+        """``layout`` unpacked at ``offset`` without copying; ``TruncatedError`` when fewer
+        than ``layout.size`` bytes are buffered there."""
+        if offset < 0 or len(self) - offset < layout.size:
+            raise TruncatedError(f"{layout.size} bytes needed", offset=offset)
+        return layout.unpack_from(self._data, self._start + offset)
+
+    def search(self, pattern: re.Pattern[bytes], start: int = 0) -> int:
+        """Index (relative to the unconsumed part) where ``pattern`` first matches at or after
+        ``start``, or -1. ``\\Z`` in the pattern anchors at the end of the buffered bytes."""
+        match = pattern.search(self._data, self._start + start)
+        return -1 if match is None else match.start() - self._start
 
     def take(self, size: int) -> bytes:
         """Remove and return the first ``size`` bytes (fewer if fewer are buffered)."""
