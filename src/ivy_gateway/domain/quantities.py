@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from .meter import MeterId
 
-__all__ = ["QUANTITIES", "QuantityInfo", "Reading", "ReadingSource", "quantity_unit"]
+__all__ = ["GROUPS", "QUANTITIES", "QuantityInfo", "Reading", "ReadingSource", "quantity_unit"]
 
 
 class ReadingSource(enum.StrEnum):
@@ -21,47 +21,71 @@ class ReadingSource(enum.StrEnum):
 class QuantityInfo:
     name: str
     unit: str
-    group: str  # "energy", "instantaneous", "status"
+    group: str  # "energy", "demand", "instantaneous", "balance", "status"
 
 
-def _energy(prefix: str) -> list[QuantityInfo]:
-    names = [f"{prefix}_total"] + [f"{prefix}_t{t}" for t in range(1, 5)]
-    return [QuantityInfo(n, "kWh" if "active" in prefix else "kvarh", "energy") for n in names]
+_TARIFFS = ("total", "t1", "t2", "t3", "t4")
+_PHASES = ("l1", "l2", "l3")
 
 
-def _phased(prefix: str, unit: str, *, total: bool) -> list[QuantityInfo]:
-    names = [f"{prefix}_total"] if total else [prefix]
-    names += [f"{prefix}_l{p}" for p in (1, 2, 3)]
-    return [QuantityInfo(n, unit, "instantaneous") for n in names]
+def _family(prefix: str, suffixes: tuple[str, ...], unit: str, group: str) -> list[QuantityInfo]:
+    return [QuantityInfo(f"{prefix}_{s}", unit, group) for s in suffixes]
 
 
-#: Every canonical quantity name with its one unit (CONTRACT.md "Canonical quantities").
-QUANTITIES: dict[str, QuantityInfo] = {
-    q.name: q
-    for q in [
-        *_energy("energy_active_combined"),
-        *_energy("energy_active_import"),
-        *_energy("energy_active_export"),
-        *_energy("energy_active_absolute"),
-        *_energy("energy_reactive_combined1"),
-        *_energy("energy_reactive_combined2"),
-        *_energy("energy_reactive_import"),
-        *_energy("energy_reactive_export"),
-        *_phased("voltage", "V", total=False),
-        *_phased("current", "A", total=False),
-        QuantityInfo("current_neutral", "A", "instantaneous"),
-        *_phased("power_active", "W", total=True),
-        *_phased("power_reactive", "var", total=True),
-        *_phased("power_apparent", "VA", total=True),
-        *_phased("power_factor", "1", total=True),
-        QuantityInfo("frequency", "Hz", "instantaneous"),
-        QuantityInfo("demand_active_import_max", "W", "energy"),
-        QuantityInfo("demand_active_export_max", "W", "energy"),
-        QuantityInfo("balance_money", "CNY", "status"),
-        QuantityInfo("balance_energy", "kWh", "status"),
-        QuantityInfo("relay_state", "1", "status"),
+def _build() -> list[QuantityInfo]:
+    out: list[QuantityInfo] = []
+    # Energy registers per tariff; active energy also per phase (DL/T 645 §7.1, IEC 62056).
+    for kind in ("combined", "import", "export", "absolute"):
+        out += _family(f"energy_active_{kind}", _TARIFFS, "kWh", "energy")
+    for kind in ("import", "export"):
+        out += _family(f"energy_active_{kind}", _PHASES, "kWh", "energy")
+        out += _family(f"energy_apparent_{kind}", _TARIFFS, "kVAh", "energy")
+    for kind in ("combined1", "combined2", "import", "export", "q1", "q2", "q3", "q4"):
+        out += _family(f"energy_reactive_{kind}", _TARIFFS, "kvarh", "energy")
+    # Maximum demand per tariff (DL/T 645 §7.2) and present demand.
+    for kind, unit in (("active", "W"), ("apparent", "VA")):
+        for direction in ("import", "export"):
+            out += _family(f"demand_{kind}_{direction}_max", _TARIFFS, unit, "demand")
+    for kind in ("combined1", "combined2", "q1", "q2", "q3", "q4"):
+        out += _family(f"demand_reactive_{kind}_max", _TARIFFS, "var", "demand")
+    out += [
+        QuantityInfo("demand_active_present_total", "W", "demand"),
+        QuantityInfo("demand_reactive_present_total", "var", "demand"),
+        QuantityInfo("demand_apparent_present_total", "VA", "demand"),
     ]
-}
+    # Instantaneous values: single-phase meters publish the phase-less names.
+    out += [
+        QuantityInfo("voltage", "V", "instantaneous"),
+        QuantityInfo("current", "A", "instantaneous"),
+    ]
+    out += _family("voltage", _PHASES, "V", "instantaneous")
+    out += _family("current", (*_PHASES, "neutral"), "A", "instantaneous")
+    out += _family("power_active", ("total", *_PHASES), "W", "instantaneous")
+    out += _family("power_reactive", ("total", *_PHASES), "var", "instantaneous")
+    out += _family("power_apparent", ("total", *_PHASES), "VA", "instantaneous")
+    out += _family("power_factor", ("total", *_PHASES), "1", "instantaneous")
+    out += _family("phase_angle", _PHASES, "°", "instantaneous")
+    out += [
+        QuantityInfo("power_active_average_total", "W", "instantaneous"),
+        QuantityInfo("frequency", "Hz", "instantaneous"),
+        QuantityInfo("temperature_internal", "°C", "instantaneous"),
+        QuantityInfo("voltage_battery_clock", "V", "status"),
+        QuantityInfo("voltage_battery_reading", "V", "status"),
+        QuantityInfo("battery_operating_time", "min", "status"),
+    ]
+    # Prepaid balance (DL/T 645 §7.1, 0090xxxx) and running status words (§7.5).
+    out += _family("balance_money", ("remaining", "overdraft"), "currency", "balance")
+    out += _family("balance_energy", ("remaining", "overdraft"), "kWh", "balance")
+    out += _family("status_word", tuple(str(i) for i in range(1, 8)), "", "status")
+    return out
+
+
+#: Every canonical quantity name with its one unit (CONTRACT.md "Canonical quantities";
+#: the families beyond its table are documented in docs/quantities.md).
+QUANTITIES: dict[str, QuantityInfo] = {q.name: q for q in _build()}
+
+#: The groups a ``read_all`` command can name, besides ``all``.
+GROUPS = frozenset(q.group for q in QUANTITIES.values())
 
 
 def quantity_unit(name: str) -> str:

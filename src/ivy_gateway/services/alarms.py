@@ -150,7 +150,7 @@ def _rules(t: AlarmThresholds) -> list[_Rule]:
             _Rule(
                 EventKind.LOW_BALANCE,
                 Severity.WARNING,
-                ("balance_money",),
+                ("balance_money_remaining",),
                 False,
                 t.low_balance_money,
                 t.balance_hysteresis,
@@ -161,7 +161,7 @@ def _rules(t: AlarmThresholds) -> list[_Rule]:
             _Rule(
                 EventKind.LOW_BALANCE,
                 Severity.WARNING,
-                ("balance_energy",),
+                ("balance_energy_remaining",),
                 False,
                 t.low_balance_energy_kwh,
                 t.balance_hysteresis,
