@@ -14,7 +14,8 @@ from harness import Row  # noqa: E402
 
 def _load_rows(path: Path) -> list[Row]:
     spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     rows: list[Row] = module.results()

@@ -121,7 +121,9 @@ def test_low_balance_in_money_and_in_energy() -> None:
         low_balance_money=Decimal("10"), low_balance_energy_kwh=Decimal("5")
     )
     alarms = Alarms(thresholds)
-    events = alarms.evaluate(readings_batch(balance_money_remaining="-3.50", balance_energy_remaining="4"))
+    events = alarms.evaluate(
+        readings_batch(balance_money_remaining="-3.50", balance_energy_remaining="4")
+    )
     assert states(events) == [(EventKind.LOW_BALANCE, "raised"), (EventKind.LOW_BALANCE, "raised")]
     assert alarms.evaluate(readings_batch(balance_money_remaining="10.5")) == []
     assert states(alarms.evaluate(readings_batch(balance_money_remaining="11.5"))) == [
