@@ -22,6 +22,7 @@ from ivy_gateway.domain.errors import ConfigError
 
 __all__ = [
     "AlarmSettings",
+    "ClusterSettings",
     "LoggingSettings",
     "MeterOverride",
     "MeterSettings",
@@ -70,13 +71,29 @@ class PollingSettings(_Section):
 
 
 class AlarmSettings(_Section):
-    overvoltage_v: float = 253.0
-    undervoltage_v: float = 207.0
-    overcurrent_a: float = 60.0
-    overload_w: float = 13_800.0
-    low_power_factor: float = 0.5
-    low_balance: float = 10.0
-    hysteresis_fraction: float = Field(0.02, ge=0, le=0.5)
+    """Alarm thresholds in canonical units; leave one out (or set it to none) to switch it off.
+
+    Voltage defaults are 230 V ± 10 % (EN 50160).
+    """
+
+    over_voltage_v: float | None = 253.0
+    under_voltage_v: float | None = 207.0
+    voltage_hysteresis_v: float = Field(2.0, ge=0)
+    over_current_a: float | None = None
+    current_hysteresis_a: float = Field(0.5, ge=0)
+    overload_w: float | None = None
+    power_hysteresis_w: float = Field(100.0, ge=0)
+    low_power_factor: float | None = None
+    power_factor_hysteresis: float = Field(0.02, ge=0)
+    low_balance_money: float | None = None
+    low_balance_energy_kwh: float | None = None
+    balance_hysteresis: float = Field(1.0, ge=0)
+
+
+class ClusterSettings(_Section):
+    gateway_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="default: host name + port"
+    )
 
 
 class StorageSettings(_Section):
@@ -184,6 +201,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     mqtt: MqttSettings = MqttSettings()
     profiles: ProfileSettings = ProfileSettings()
+    cluster: ClusterSettings = ClusterSettings()
 
     @classmethod
     def settings_customise_sources(
