@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -139,6 +140,96 @@ def _capture_items(path: Path) -> list[tuple[str, bytes, dict[str, Any]]]:
 def _fail(message: str) -> Any:
     typer.echo(f"ivy-gateway: {message}", err=True)
     raise typer.Exit(2)
+
+
+def _load(config: Path | None, overrides: dict[str, Any]) -> Any:
+    from ivy_gateway.domain.errors import ConfigError
+    from ivy_gateway.settings import load_settings
+
+    try:
+        return load_settings(config, overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+async def _serve(settings: Any, *, ready: Any = None) -> None:
+    import signal
+
+    from ivy_gateway.app import Gateway
+
+    async with Gateway(settings) as gateway:
+        for line in gateway.summary():
+            typer.echo(line)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, gateway.request_stop)
+        if ready is not None:
+            await ready(gateway)
+        await gateway.wait_stopped()
+        typer.echo("stopping: closing meter connections and flushing the store ...")
+
+
+def _flag_overrides(**flags: Any) -> dict[str, Any]:
+    """CLI flags as a nested settings dict: ``meters__port=9000`` → {"meters": {"port": 9000}}."""
+    out: dict[str, Any] = {}
+    for dotted, value in flags.items():
+        if value is None:
+            continue
+        section, key = dotted.split("__")
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+@app.command()
+def serve(
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file")] = None,
+    meter_port: Annotated[
+        int | None, typer.Option("--meter-port", help="meter listener port [8899]")
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option("--db", help="sqlite:///file.db or postgresql://…")
+    ] = None,
+    mqtt_port: Annotated[
+        int | None, typer.Option("--mqtt-port", help="embedded MQTT broker port [1883]")
+    ] = None,
+    mqtt_url: Annotated[
+        str | None,
+        typer.Option("--mqtt-url", help="use an external broker: mqtt[s]://user:pass@host:port"),
+    ] = None,
+    gateway_id: Annotated[str | None, typer.Option("--gateway-id")] = None,
+) -> None:
+    """Serve meters: listen, identify, poll, store and publish. Ctrl-C stops cleanly."""
+    if mqtt_port is not None and mqtt_url is not None:
+        _fail("--mqtt-port (embedded broker) and --mqtt-url (external broker) exclude each other")
+    settings = _load(
+        config,
+        _flag_overrides(
+            meters__port=meter_port,
+            storage__url=db,
+            cluster__gateway_id=gateway_id,
+            mqtt__port=mqtt_port,
+            mqtt__url=mqtt_url,
+            mqtt__mode="external" if mqtt_url else None,
+        ),
+    )
+    _run_gateway(settings)
+
+
+def _run_gateway(settings: Any, ready: Any = None) -> None:
+    from ivy_gateway.domain.errors import ConfigError
+    from ivy_gateway.observability import configure_logging
+    from ivy_gateway.transport import install_event_loop_policy
+
+    configure_logging(
+        settings.logging.level, settings.logging.modules, json_format=settings.logging.json_format
+    )
+    install_event_loop_policy(prefer_uvloop=True)
+    try:
+        asyncio.run(_serve(settings, ready=ready))
+    except ConfigError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot start: {exc}")
 
 
 def main() -> None:

@@ -1,0 +1,454 @@
+"""Composition root: Settings → adapters → services → sessions → server, and a clean stop.
+
+``Gateway`` is an async context manager. Entering it opens the store, builds the services
+and sessions, starts the meter listener and the background tasks; leaving it stops taking
+connections, lets sessions end (their meters go offline), drains telemetry into the store
+and closes everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from ivy_gateway import __version__
+from ivy_gateway.adapters.mqtt import (
+    BrokerConfig,
+    BrokerPortInUse,
+    BrokerUser,
+    CommandIntake,
+    EmbeddedBroker,
+    EmbeddedTransport,
+    ExternalBrokerConfig,
+    ExternalTransport,
+    MqttPublisher,
+    Role,
+    Topics,
+)
+from ivy_gateway.adapters.storage import open_store
+from ivy_gateway.binding import PortChoice, choose_port
+from ivy_gateway.codec.sniff import ProtocolGuess
+from ivy_gateway.domain.errors import ConfigError
+from ivy_gateway.domain.events import GatewayEvent, ReadingsBatch
+from ivy_gateway.domain.meter import MeterId, ProtocolKind
+from ivy_gateway.domain.store import ReadingStore
+from ivy_gateway.services import Alarms, AlarmThresholds, Capture, CommandService, Poller, Telemetry
+from ivy_gateway.sessions.context import MeterOptions, SessionContext, SessionTimings
+from ivy_gateway.sessions.dispatch import Dispatcher, SessionFactory
+from ivy_gateway.sessions.dlms import DlmsSession
+from ivy_gateway.sessions.dlt645 import Dlt645Session
+from ivy_gateway.sessions.profiles import ProfileCatalog, RelayMethod, load_profiles
+from ivy_gateway.settings import MeterOverride, Settings, is_explicit
+from ivy_gateway.transport import ServerLimits, StreamServer
+
+__all__ = ["Gateway", "SystemClock", "meter_options_from_settings"]
+
+log = logging.getLogger(__name__)
+
+
+class SystemClock:
+    """Wall clock for timestamps, monotonic clock for everything that measures time."""
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def _hex_secret(override: MeterOverride, name: str, meter: str, size: int) -> bytes | None:
+    value = override.secret(name)
+    if value is None:
+        return None
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise ConfigError(f'profiles.meters."{meter}".{name}: must be hex') from None
+    if len(raw) != size:
+        raise ConfigError(f'profiles.meters."{meter}".{name}: must be {size} bytes')
+    return raw
+
+
+def meter_options_from_settings(settings: Settings) -> dict[MeterId, MeterOptions]:
+    """Per-meter options with every secret read (from the value or its ``_file``)."""
+    options: dict[MeterId, MeterOptions] = {}
+    defaults = MeterOptions()
+    for meter, override in settings.profiles.meters.items():
+        password = override.secret("dlt645_password")
+        if password is not None and (len(password) != 8 or not password.isdigit()):
+            raise ConfigError(f'profiles.meters."{meter}".dlt645_password: 8 digits (PA + PPPPPP)')
+        title = override.dlms_system_title
+        options[MeterId(meter)] = MeterOptions(
+            model=override.model,
+            relay_method=RelayMethod(override.relay_method) if override.relay_method else None,
+            dlt645_password=password or defaults.dlt645_password,
+            dlt645_operator=override.dlt645_operator or defaults.dlt645_operator,
+            vendor_aes_key=_hex_secret(override, "vendor_aes_key", meter, 16),
+            dlms_ek=_hex_secret(override, "dlms_ek", meter, 16),
+            dlms_ak=_hex_secret(override, "dlms_ak", meter, 16),
+            dlms_system_title=bytes.fromhex(title) if title else None,
+        )
+    return options
+
+
+def _scaled_profiles(catalog: ProfileCatalog, factor: float) -> ProfileCatalog:
+    if factor == 1.0:
+        return catalog
+    profiles = []
+    for name in catalog.names():
+        profile = catalog[name]
+        groups = tuple(
+            dataclasses.replace(g, interval_s=g.interval_s * factor) for g in profile.groups
+        )
+        profiles.append(dataclasses.replace(profile, groups=groups))
+    return ProfileCatalog(profiles)
+
+
+def _thresholds(settings: Settings) -> AlarmThresholds:
+    values: dict[str, Any] = {}
+    for name, value in settings.alarms.model_dump().items():
+        values[name] = None if value is None else Decimal(str(value))
+    return AlarmThresholds(**values)
+
+
+class ReadingRate:
+    """A telemetry sink that only counts readings, for ``readingsPerS`` in the stats."""
+
+    def __init__(self, clock: SystemClock) -> None:
+        self._clock = clock
+        self.total = 0
+        self._last_total = 0
+        self._last_at = clock.monotonic()
+
+    async def handle(self, events: Sequence[GatewayEvent]) -> None:
+        self.total += sum(len(e.readings) for e in events if isinstance(e, ReadingsBatch))
+
+    def per_second(self) -> float:
+        """Readings per second since the previous call."""
+        now = self._clock.monotonic()
+        elapsed, self._last_at = now - self._last_at, now
+        delta, self._last_total = self.total - self._last_total, self.total
+        return delta / elapsed if elapsed > 0 else 0.0
+
+
+SESSION_FACTORIES: Mapping[ProtocolGuess, SessionFactory] = {
+    ProtocolGuess.DLT645: Dlt645Session,
+    ProtocolGuess.IVY_DLMS: DlmsSession,
+    ProtocolGuess.RAW_DLMS: DlmsSession,
+}
+
+
+class Gateway:
+    """One gateway process. ``async with Gateway(settings) as gw: await gw.wait_stopped()``."""
+
+    def __init__(self, settings: Settings, *, clock: SystemClock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.started_at = self.clock.monotonic()
+        self.ports: dict[str, PortChoice] = {}
+        self.store: ReadingStore | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+        self.gateway_id = settings.cluster.gateway_id or ""
+
+        profiles = _scaled_profiles(
+            load_profiles(settings.profiles.paths), settings.polling.interval_scale
+        )
+        for model in (settings.profiles.default_dlt645, settings.profiles.default_dlms):
+            profiles[model]  # fails at start-up, naming the unknown model
+        m = settings.meters
+        self.telemetry = Telemetry(
+            self.clock,
+            queue_size=settings.storage.max_backlog,
+            sink_queue_size=settings.storage.max_backlog,
+            batch_size=settings.storage.batch_size,
+            batch_interval_s=settings.storage.batch_interval_s,
+        )
+        self.context = SessionContext(
+            sink=self.telemetry,
+            clock=self.clock,
+            profiles=profiles,
+            timings=SessionTimings(
+                request_timeout_s=settings.polling.timeout_s,
+                retries=settings.polling.retries,
+                identify_timeout_s=m.identify_timeout_s,
+                unknown_traffic_limit_bytes=m.unknown_traffic_limit_bytes,
+                max_buffer_bytes=m.max_buffer_bytes,
+            ),
+            meter_options=meter_options_from_settings(settings),
+            default_models={
+                ProtocolKind.DLT645: settings.profiles.default_dlt645,
+                ProtocolKind.DLMS: settings.profiles.default_dlms,
+            },
+        )
+        self.capture = Capture(Path("captures"), self.clock)
+        self.context.capture = self.capture
+        self.poller = Poller(
+            self.context.registry,
+            self.telemetry,
+            self.clock,
+            max_concurrency=settings.polling.concurrency,
+        )
+        self.alarms = Alarms(_thresholds(settings), self.telemetry)
+        self.commands = CommandService(
+            self.context.registry, self.telemetry, self.clock, gate=self.poller
+        )
+        self.dispatcher = Dispatcher(self.context, SESSION_FACTORIES)
+        self.limits = ServerLimits(
+            max_connections=m.max_connections,
+            max_connections_per_ip=m.max_connections_per_ip,
+            max_new_per_ip=m.new_connections_per_ip,
+            rate_window_s=m.rate_window_s,
+            rate_block_s=m.rate_block_s,
+            idle_timeout_s=m.idle_timeout_s,
+            max_buffered_bytes=m.max_buffer_bytes,
+        )
+        self.server: StreamServer | None = None
+        self.broker: EmbeddedBroker | None = None
+        self.publisher: MqttPublisher | None = None
+        self.reading_rate = ReadingRate(self.clock)
+        self.broker_description = ""
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _start(self) -> None:
+        s = self.settings
+        meter_port = choose_port(
+            s.meters.host,
+            s.meters.port,
+            explicit=is_explicit(s, "meters", "port"),
+            option="--meter-port (meters.port)",
+        )
+        self.ports["meters"] = meter_port
+        if not self.gateway_id:
+            self.gateway_id = f"{socket.gethostname()}-{meter_port.port}"
+
+        password = None
+        if s.storage.password_file is not None:
+            password = s.storage.password_file.read_text(encoding="utf-8").strip()
+        self.store = await open_store(s.storage.url, password=password)
+        self._stack.push_async_callback(self.store.close)
+        self.telemetry.add_sink("store", self.store)
+        self.telemetry.add_sink("alarms", self.alarms)
+        self.telemetry.add_sink("poller", self.poller)
+        self.telemetry.add_sink("rate", self.reading_rate)
+        self.commands.audit = self.store
+        await self._start_mqtt()
+
+        self._spawn("telemetry", self.telemetry.run)
+        self._spawn("capture", self.capture.run)
+        if s.polling.enabled:
+            self._spawn("poller", self.poller.run)
+
+        self.server = StreamServer(
+            self.dispatcher.on_connection,
+            host=s.meters.host,
+            port=meter_port.port,
+            limits=self.limits,
+            on_refused=self._on_refused,
+        )
+        await self.server.start()
+        self.ports["meters"] = PortChoice(meter_port.wanted, self.server.port)
+
+    async def _start_mqtt(self) -> None:
+        s = self.settings
+        topics = Topics(s.mqtt.topic_prefix)
+        transport: EmbeddedTransport | ExternalTransport
+        if s.mqtt.mode == "embedded":
+            hint = (
+                f"To use the broker already listening there, pass "
+                f"--mqtt-url mqtt://127.0.0.1:{s.mqtt.port} (mqtt.mode = external)."
+            )
+            tcp = choose_port(
+                s.mqtt.host,
+                s.mqtt.port,
+                explicit=is_explicit(s, "mqtt", "port"),
+                option="--mqtt-port (mqtt.port)",
+                hint=hint,
+            )
+            ws = choose_port(
+                s.mqtt.host,
+                s.mqtt.ws_port,
+                explicit=is_explicit(s, "mqtt", "ws_port"),
+                option="mqtt.ws_port",
+            )
+            self.broker = EmbeddedBroker(
+                BrokerConfig(
+                    host=s.mqtt.host,
+                    port=tcp.port,
+                    ws_port=ws.port,
+                    topic_prefix=s.mqtt.topic_prefix,
+                    users={
+                        name: BrokerUser(user.password_hash.get_secret_value(), Role(user.role))
+                        for name, user in s.mqtt.users.items()
+                    },
+                    allow_anonymous=s.mqtt.allow_anonymous,
+                )
+            )
+            try:
+                await self.broker.start()
+            except BrokerPortInUse as exc:
+                raise ConfigError(
+                    f"MQTT {exc.listener} port {exc.port} is already in use: change "
+                    f"{'--mqtt-port' if exc.listener == 'tcp' else 'mqtt.ws_port'}. {hint}"
+                ) from None
+            self._stack.push_async_callback(self.broker.stop)
+            self.ports["mqtt"] = PortChoice(tcp.wanted, self.broker.tcp_port or tcp.port)
+            if self.broker.ws_port is not None:
+                self.ports["mqtt-ws"] = PortChoice(ws.wanted, self.broker.ws_port)
+            transport = EmbeddedTransport(self.broker, outbox_size=s.mqtt.outbox_size)
+        else:
+            if s.mqtt.url is None:
+                raise ConfigError("mqtt.mode = external needs mqtt.url (or --mqtt-url)")
+            password = None
+            if s.mqtt.password_file is not None:
+                password = s.mqtt.password_file.read_text(encoding="utf-8").strip()
+            config = ExternalBrokerConfig.from_url(
+                s.mqtt.url.get_secret_value(),
+                password=password,
+                ca_file=s.mqtt.ca_file,
+                cert_file=s.mqtt.cert_file,
+                key_file=s.mqtt.key_file,
+                client_id=s.mqtt.client_id or f"ivy-gateway-{self.gateway_id}",
+                keepalive_s=s.mqtt.keepalive_s,
+                outbox_size=s.mqtt.outbox_size,
+            )
+            transport = ExternalTransport(config)
+            self.broker_description = config.describe()
+        self.publisher = MqttPublisher(
+            transport,
+            topics,
+            gateway_id=self.gateway_id,
+            version=__version__,
+            stats=self.counters,
+            stats_interval_s=s.mqtt.stats_interval_s,
+        )
+        self.telemetry.add_sink("mqtt", self.publisher)
+        intake = CommandIntake(self.commands, self.commands, self.publisher, topics)
+        intake.attach(transport)
+        self._spawn("mqtt-publisher", self.publisher.run)
+        self._spawn("mqtt-commands", intake.run)
+
+    def counters(self) -> dict[str, float]:
+        """The gateway's counters (MQTT ``gateway/stats``, HTTP gateway info)."""
+        stats = self.telemetry.stats()
+        sinks = {sink.name: sink for sink in stats.sinks}
+        server = self.server.stats if self.server is not None else None
+        store = sinks.get("store")
+        return {
+            "connections": server.open if server else 0,
+            "connectionsAccepted": server.accepted if server else 0,
+            "connectionsRefused": (
+                server.refused_total_cap + server.refused_per_ip + server.refused_rate_limited
+                if server
+                else 0
+            ),
+            "metersOnline": self.telemetry.online_count(),
+            "readingsPerS": round(self.reading_rate.per_second(), 1),
+            "readingsTotal": self.reading_rate.total,
+            "storeQueue": store.queued if store else 0,
+            "telemetryDropped": stats.dropped,
+            "errors": sum(sink.errors for sink in stats.sinks),
+        }
+
+    def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        async def guarded() -> None:
+            try:
+                await run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task %s crashed; stopping the gateway", name)
+                self._stopped.set()
+
+        self._tasks.append(asyncio.create_task(guarded(), name=name))
+
+    def _on_refused(self, host: str, port: int, reason: str) -> None:
+        log.info("connection from %s:%d refused: %s", host, port, reason)
+
+    def request_stop(self) -> None:
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Stop accepting, end sessions, drain telemetry to the store, close everything."""
+        self._stopped.set()
+        if self.server is not None:
+            await self.server.stop()  # sessions end: their meters go offline
+            self.server = None
+        for task in self._tasks:
+            if task.get_name() in ("poller", "capture", "mqtt-commands"):
+                task.cancel()
+        self.telemetry.close()
+        telemetry = [t for t in self._tasks if t.get_name() == "telemetry"]
+        if telemetry:
+            try:
+                await asyncio.wait_for(asyncio.shield(telemetry[0]), timeout=30)
+            except TimeoutError:
+                log.warning("telemetry did not drain within 30 s; unsent events are lost")
+                telemetry[0].cancel()
+        for task in self._tasks:  # the publisher's cancel publishes "offline"
+            if task.get_name() == "mqtt-publisher":
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self._stack.aclose()
+
+    # -- reporting -----------------------------------------------------------------------
+
+    def uptime_s(self) -> float:
+        return self.clock.monotonic() - self.started_at
+
+    def summary(self) -> list[str]:
+        """The start-up summary: what listens where, which store, which defaults moved."""
+        lines = [f"IVY gateway {__version__} (id {self.gateway_id})"]
+        for name, choice in self.ports.items():
+            note = f"  (default {choice.wanted} was in use)" if choice.moved else ""
+            lines.append(f"  {name:<8} {self._host_for(name)}:{choice.port}{note}")
+        if self.broker is None and self.publisher is not None:
+            lines.append(f"  broker   external {self.broker_description}")
+        mode = self.store.mode.value if self.store is not None else "none"
+        lines.append(f"  store    {mode} ({_redact_url(self.settings.storage.url)})")
+        lines.append(f"  models   {', '.join(self.context.profiles.names())}")
+        return lines
+
+    def _host_for(self, name: str) -> str:
+        return self.settings.meters.host if name == "meters" else self.settings.mqtt.host
+
+
+def _redact_url(url: str) -> str:
+    """``scheme://user:***@host/db``: a URL in a summary or log never shows its password."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
