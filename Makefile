@@ -20,7 +20,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/ivy-gateway --help
+	$(BIN)/ivy-gateway serve $(ARGS)
 
 test: $(VENV)/.installed-dev lint typecheck imports pytest
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -163,10 +164,12 @@ async def _serve(settings: Any, *, ready: Any = None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, gateway.request_stop)
-        if ready is not None:
-            await ready(gateway)
+        background = await ready(gateway) if ready is not None else None
         await gateway.wait_stopped()
         typer.echo("stopping: closing meter connections and flushing the store ...")
+        if background is not None:
+            background.cancel()
+            await asyncio.gather(background, return_exceptions=True)
 
 
 def _flag_overrides(**flags: Any) -> dict[str, Any]:
@@ -230,6 +233,108 @@ def _run_gateway(settings: Any, ready: Any = None) -> None:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot start: {exc}")
+
+
+def _fleet_plan(dlt645: int, em114070: int, dlms: int, seed: int, rate: float) -> Any:
+    from ivy_gateway.simulators.fleet import FleetPlan
+
+    try:
+        return FleetPlan(
+            dlt645=dlt645, em114070=em114070, dlms=dlms, seed=seed, dial_rate_per_s=rate
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _progress(fleet: Any) -> None:
+    typer.echo(
+        f"fleet: {fleet.connected}/{fleet.plan.size} connected, "
+        f"{fleet.dials} dials, {fleet.failed_dials} failed",
+        err=True,
+    )
+
+
+@app.command()
+def simulate(
+    host: Annotated[str, typer.Option("--host", help="the gateway's meter host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="the gateway's meter port")] = 8899,
+    dlt645: Annotated[int, typer.Option("--dlt645", help="DL/T 645 meters")] = 0,
+    em114070: Annotated[int, typer.Option("--em114070", help="IVY EM114070 meters")] = 0,
+    dlms: Annotated[int, typer.Option("--dlms", help="ciphered DLMS three-phase meters")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="seed of every random value")] = 1,
+    rate: Annotated[float, typer.Option("--rate", help="new connections per second")] = 200.0,
+) -> None:
+    """Run a fleet of simulated meters against a gateway until Ctrl-C.
+
+    Addresses: DL/T 645 00000001nnnn, EM114070 31150111nnnn, DLMS 41000000nnnn. The DLMS
+    meters use the Green Book's example keys (see docs/simulators.md).
+    """
+    from ivy_gateway.simulators.fleet import Fleet
+
+    plan = _fleet_plan(dlt645, em114070, dlms, seed, rate)
+    if plan.size == 0:
+        _fail("no meters: give --dlt645, --em114070 and/or --dlms")
+    fleet = Fleet(plan)
+
+    async def run() -> None:
+        reporter = asyncio.create_task(_report_every(fleet, 5.0))
+        try:
+            await fleet.run(host, port, on_progress=_progress)
+        finally:
+            reporter.cancel()
+
+    typer.echo(f"simulating {plan.size} meters against {host}:{port} (Ctrl-C stops)", err=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+async def _report_every(fleet: Any, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        _progress(fleet)
+
+
+def demo_settings_overrides(dlms: int) -> dict[str, Any]:
+    """Settings for the demo: fast polling and the ciphered demo meters' keys."""
+    from ivy_gateway.simulators.fleet import DEMO_KEYS, dlms_address
+
+    meters = {
+        dlms_address(n): {
+            "model": "dlms-three-phase",
+            "dlms_ek": DEMO_KEYS.ek.hex(),
+            "dlms_ak": DEMO_KEYS.ak.hex(),
+            "dlms_system_title": "4D4D4D0000000001",
+        }
+        for n in range(1, dlms + 1)
+    }
+    return {"polling": {"interval_scale": 0.1}, "profiles": {"meters": meters}}
+
+
+@app.command()
+def demo(
+    dlt645: Annotated[int, typer.Option("--dlt645")] = 4,
+    em114070: Annotated[int, typer.Option("--em114070")] = 3,
+    dlms: Annotated[int, typer.Option("--dlms")] = 2,
+    db: Annotated[str, typer.Option("--db")] = "sqlite:///ivy-demo.db",
+) -> None:
+    """The gateway plus a small simulated fleet in one process; prints where to look."""
+    from ivy_gateway.simulators.fleet import Fleet
+
+    plan = _fleet_plan(dlt645, em114070, dlms, 1, 50.0)
+    settings = _load(None, {**demo_settings_overrides(dlms), "storage": {"url": db}})
+
+    async def start_fleet(gateway: Any) -> asyncio.Task[None]:
+        port = gateway.ports["meters"].port
+        task = asyncio.create_task(Fleet(plan).run("127.0.0.1", port))
+        mqtt = gateway.ports.get("mqtt")
+        typer.echo(f"demo: {plan.size} simulated meters dialling 127.0.0.1:{port}")
+        if mqtt is not None:
+            prefix = settings.mqtt.topic_prefix
+            typer.echo(f"demo: watch   mosquitto_sub -p {mqtt.port} -t '{prefix}/#' -v")
+        typer.echo(f"demo: history {db} (tables meters, readings, events, commands)")
+        return task
+
+    _run_gateway(settings, ready=start_fleet)
 
 
 def main() -> None:

@@ -19,6 +19,9 @@ from typing import IO, Any
 
 __all__ = ["bind_log_context", "configure_logging", "log_context"]
 
+#: Libraries that log every internal step at INFO; ``logging.modules`` can still lower these.
+QUIET_LIBRARIES = {"transitions": "WARNING", "amqtt": "WARNING", "websockets": "WARNING"}
+
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "ivy_log_context", default=MappingProxyType({})
 )
@@ -96,5 +99,5 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for name, module_level in (modules or {}).items():
+    for name, module_level in {**QUIET_LIBRARIES, **(modules or {})}.items():
         logging.getLogger(name).setLevel(module_level.upper())
