@@ -294,22 +294,6 @@ async def _report_every(fleet: Any, interval_s: float) -> None:
         _progress(fleet)
 
 
-def demo_settings_overrides(dlms: int) -> dict[str, Any]:
-    """Settings for the demo: fast polling and the ciphered demo meters' keys."""
-    from ivy_gateway.simulators.fleet import DEMO_KEYS, dlms_address
-
-    meters = {
-        dlms_address(n): {
-            "model": "dlms-three-phase",
-            "dlms_ek": DEMO_KEYS.ek.hex(),
-            "dlms_ak": DEMO_KEYS.ak.hex(),
-            "dlms_system_title": "4D4D4D0000000001",
-        }
-        for n in range(1, dlms + 1)
-    }
-    return {"polling": {"interval_scale": 0.1}, "profiles": {"meters": meters}}
-
-
 @app.command()
 def demo(
     dlt645: Annotated[int, typer.Option("--dlt645")] = 4,
@@ -318,10 +302,15 @@ def demo(
     db: Annotated[str, typer.Option("--db")] = "sqlite:///ivy-demo.db",
 ) -> None:
     """The gateway plus a small simulated fleet in one process; prints where to look."""
-    from ivy_gateway.simulators.fleet import Fleet
+    from ivy_gateway.simulators.fleet import Fleet, gateway_settings_for
 
     plan = _fleet_plan(dlt645, em114070, dlms, 1, 50.0)
-    settings = _load(None, {**demo_settings_overrides(dlms), "storage": {"url": db}})
+    overrides = {
+        **gateway_settings_for(plan),
+        "polling": {"interval_scale": 0.1},
+        "storage": {"url": db},
+    }
+    settings = _load(None, overrides)
 
     async def start_fleet(gateway: Any) -> asyncio.Task[None]:
         port = gateway.ports["meters"].port

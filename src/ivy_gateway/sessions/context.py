@@ -140,12 +140,22 @@ class SessionContext:
                 ts_ms=self.clock.now_ms(),
             )
         )
+        self.sink.emit(
+            MeterEvent(
+                kind=EventKind.METER_ONLINE,
+                severity=Severity.INFO,
+                ts_ms=self.clock.now_ms(),
+                meter=session.meter,
+                data=_connection_data(session),
+            )
+        )
         if self._on_claim is not None:
             self._on_claim(session)
 
     def release(self, session: LiveSession) -> None:
         """Forget ``session``; announce offline only if no newer session holds the meter."""
         if self.registry.release(session.meter, session):
+            now = self.clock.now_ms()
             self.sink.emit(
                 MeterStatus(
                     meter=session.meter,
@@ -153,7 +163,16 @@ class SessionContext:
                     protocol=session.protocol,
                     model=session.model,
                     connection=session.connection,
-                    ts_ms=self.clock.now_ms(),
+                    ts_ms=now,
+                )
+            )
+            self.sink.emit(
+                MeterEvent(
+                    kind=EventKind.METER_OFFLINE,
+                    severity=Severity.WARNING,
+                    ts_ms=now,
+                    meter=session.meter,
+                    data=_connection_data(session),
                 )
             )
 
@@ -180,3 +199,13 @@ class SessionContext:
                 },
             )
         )
+
+
+def _connection_data(session: LiveSession) -> dict[str, object]:
+    info = session.connection
+    return {
+        "protocol": str(session.protocol),
+        "model": session.model,
+        "ip": info.peer_host,
+        "port": info.peer_port,
+    }

@@ -17,6 +17,7 @@ import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ivy_gateway.codec.dlms.security import SecurityKeys
 
@@ -33,7 +34,11 @@ __all__ = [
     "dlms_address",
     "dlt645_address",
     "em114070_address",
+    "gateway_settings_for",
 ]
+
+#: The gateway's own (client) system title in the demo.
+DEMO_CLIENT_TITLE = "4D4D4D0000000001"
 
 #: Example keys of the DLMS Green Book (public): for simulators and demos only.
 DEMO_KEYS = SecurityKeys(
@@ -159,3 +164,21 @@ class Fleet:
                 self.failed_dials += 1
                 backoff = min(backoff * 2, self.plan.reconnect_max_s)
             await asyncio.sleep(backoff * self._rng.uniform(0.5, 1.0))
+
+
+def gateway_settings_for(plan: FleetPlan) -> dict[str, Any]:
+    """Settings a gateway needs for this fleet: the ciphered meters' model and keys.
+
+    Plain data in the shape of the settings file (``profiles.meters``), so simulators need
+    not import the gateway's settings.
+    """
+    meters = {
+        dlms_address(n): {
+            "model": "dlms-three-phase",
+            "dlms_ek": plan.keys.ek.hex(),
+            "dlms_ak": plan.keys.ak.hex(),
+            "dlms_system_title": DEMO_CLIENT_TITLE,
+        }
+        for n in range(1, plan.dlms + 1)
+    }
+    return {"profiles": {"meters": meters}}
