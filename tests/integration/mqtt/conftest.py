@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # no stubs in the dev set
+import jsonschema
 import paho.mqtt.client as paho
 import pytest
 import pytest_asyncio

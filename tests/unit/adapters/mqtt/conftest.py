@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # no stubs in the dev set
+import jsonschema
 import pytest
 
 SCHEMAS = Path(__file__).resolve().parents[4] / "docs" / "schemas" / "v1"

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # no stubs in the dev set
+import jsonschema
 import pytest
 
 from ivy_gateway.adapters.mqtt import payloads
