@@ -50,7 +50,7 @@ from ivy_gateway.sessions.profiles import ProfileCatalog, RelayMethod, load_prof
 from ivy_gateway.settings import MeterOverride, Settings, is_explicit
 from ivy_gateway.transport import ServerLimits, StreamServer
 
-__all__ = ["Gateway", "SystemClock", "meter_options_from_settings"]
+__all__ = ["Gateway", "SystemClock", "meter_options_from_settings", "redact_url"]
 
 log = logging.getLogger(__name__)
 
@@ -436,7 +436,7 @@ class Gateway:
         if self.broker is None and self.publisher is not None:
             lines.append(f"  broker   external {self.broker_description}")
         mode = self.store.mode.value if self.store is not None else "none"
-        lines.append(f"  store    {mode} ({_redact_url(self.settings.storage.url)})")
+        lines.append(f"  store    {mode} ({redact_url(self.settings.storage.url)})")
         lines.append(f"  models   {', '.join(self.context.profiles.names())}")
         return lines
 
@@ -444,7 +444,7 @@ class Gateway:
         return self.settings.meters.host if name == "meters" else self.settings.mqtt.host
 
 
-def _redact_url(url: str) -> str:
+def redact_url(url: str) -> str:
     """``scheme://user:***@host/db``: a URL in a summary or log never shows its password."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:

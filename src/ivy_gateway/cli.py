@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -324,6 +325,103 @@ def demo(
         return task
 
     _run_gateway(settings, ready=start_fleet)
+
+
+db_app = typer.Typer(
+    help="History database: schema migrations and retention.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+
+
+def _store_password(settings: Any) -> str | None:
+    path = settings.storage.password_file
+    return None if path is None else path.read_text(encoding="utf-8").strip()
+
+
+def _redacted(url: str) -> str:
+    from ivy_gateway.app import redact_url
+
+    return redact_url(url)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="database URL")] = None,
+) -> None:
+    """Apply pending schema migrations (serve also does this on start)."""
+    from ivy_gateway.adapters.storage import upgrade_database
+
+    settings = _load(config, _flag_overrides(storage__url=db))
+    url = settings.storage.url
+    typer.echo(f"upgrading {_redacted(url)} ...", err=True)
+    try:
+        applied = asyncio.run(upgrade_database(url, _store_password(settings)))
+    except Exception as exc:  # a driver error: one line, never the URL's password
+        _fail(f"db upgrade failed: {type(exc).__name__}: {exc}")
+    for name in applied:
+        typer.echo(f"applied {name}")
+    typer.echo("schema is up to date" if not applied else f"{len(applied)} migration(s) applied")
+
+
+@db_app.command("prune")
+def db_prune(
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="database URL")] = None,
+    retention_days: Annotated[
+        int | None, typer.Option("--retention-days", help="[storage.retention_days]")
+    ] = None,
+) -> None:
+    """Delete readings and events older than the retention (commands: their own retention)."""
+    import time
+
+    from ivy_gateway.adapters.storage import prune_database
+
+    settings = _load(
+        config, _flag_overrides(storage__url=db, storage__retention_days=retention_days)
+    )
+    s = settings.storage
+    typer.echo(
+        f"pruning {_redacted(s.url)}: readings/events older than {s.retention_days} days, "
+        f"commands older than {s.command_retention_days} days ...",
+        err=True,
+    )
+    try:
+        counts = asyncio.run(
+            prune_database(
+                s.url,
+                _store_password(settings),
+                s.retention_days,
+                s.command_retention_days,
+                time.time_ns() // 1_000_000,
+            )
+        )
+    except Exception as exc:
+        _fail(f"db prune failed: {type(exc).__name__}: {exc}")
+    for table, count in counts.items():
+        typer.echo(f"{table}: {count} rows deleted")
+
+
+@app.command("hash-password")
+def hash_password_command(
+    password_stdin: Annotated[
+        bool, typer.Option("--stdin", help="read the password from standard input")
+    ] = False,
+) -> None:
+    """Hash a password (argon2id) for mqtt.users.<name>.password_hash or an HTTP token."""
+    import getpass
+
+    from ivy_gateway.adapters.mqtt import hash_password
+
+    if password_stdin:
+        plain = sys.stdin.readline().rstrip("\n")
+    else:
+        plain = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != plain:
+            _fail("the two passwords differ")
+    if not plain:
+        _fail("an empty password cannot be hashed")
+    typer.echo(hash_password(plain))
 
 
 def main() -> None:
