@@ -38,10 +38,17 @@ from ivy_gateway.adapters.storage import open_store
 from ivy_gateway.binding import PortChoice, choose_port
 from ivy_gateway.codec.sniff import ProtocolGuess
 from ivy_gateway.domain.errors import ConfigError
-from ivy_gateway.domain.events import GatewayEvent, ReadingsBatch
+from ivy_gateway.domain.events import (
+    EventKind,
+    GatewayEvent,
+    MeterEvent,
+    ReadingsBatch,
+    Severity,
+)
 from ivy_gateway.domain.meter import MeterId, ProtocolKind
 from ivy_gateway.domain.store import ReadingStore
 from ivy_gateway.services import Alarms, AlarmThresholds, Capture, CommandService, Poller, Telemetry
+from ivy_gateway.services.recovery import restore_from_store
 from ivy_gateway.sessions.context import MeterOptions, SessionContext, SessionTimings
 from ivy_gateway.sessions.dispatch import Dispatcher, SessionFactory
 from ivy_gateway.sessions.dlms import DlmsSession
@@ -169,6 +176,7 @@ class Gateway:
         m = settings.meters
         self.telemetry = Telemetry(
             self.clock,
+            on_overflow=self._on_overflow,
             queue_size=settings.storage.max_backlog,
             sink_queue_size=settings.storage.max_backlog,
             batch_size=settings.storage.batch_size,
@@ -254,11 +262,17 @@ class Gateway:
             password = s.storage.password_file.read_text(encoding="utf-8").strip()
         self.store = await open_store(s.storage.url, password=password)
         self._stack.push_async_callback(self.store.close)
-        self.telemetry.add_sink("store", self.store)
+        # Durable: the store sink never gives a batch up; it holds up to max_backlog
+        # readings while the database is away and flags (event + counter) past that.
+        self.telemetry.add_sink(
+            "store", self.store, durable=True, max_backlog=s.storage.max_backlog
+        )
         self.telemetry.add_sink("alarms", self.alarms)
         self.telemetry.add_sink("poller", self.poller)
         self.telemetry.add_sink("rate", self.reading_rate)
         self.commands.audit = self.store
+        # Meters and their last values are back before any meter reconnects.
+        await restore_from_store(self.store, self.telemetry)
         await self._start_mqtt()
 
         self._spawn("telemetry", self.telemetry.run)
@@ -373,6 +387,9 @@ class Gateway:
             "readingsPerS": round(self.reading_rate.per_second(), 1),
             "readingsTotal": self.reading_rate.total,
             "storeQueue": store.queued if store else 0,
+            "storeBacklog": store.backlog if store else 0,
+            "storeDropped": store.dropped if store else 0,
+            "storeFailing": int(store.failing) if store else 0,
             "telemetryDropped": stats.dropped,
             "errors": sum(sink.errors for sink in stats.sinks),
         }
@@ -388,6 +405,19 @@ class Gateway:
                 self._stopped.set()
 
         self._tasks.append(asyncio.create_task(guarded(), name=name))
+
+    def _on_overflow(self, source: str, dropped: int) -> None:
+        """Publish-but-flag: readings that no longer fit the store's backlog are announced."""
+        if source == "store":
+            self.telemetry.emit(
+                MeterEvent(
+                    kind=EventKind.STORE_BACKLOG_FULL,
+                    severity=Severity.CRITICAL,
+                    ts_ms=self.clock.now_ms(),
+                    meter=None,
+                    data={"dropped": dropped},
+                )
+            )
 
     def _on_refused(self, host: str, port: int, reason: str) -> None:
         log.info("connection from %s:%d refused: %s", host, port, reason)

@@ -45,6 +45,8 @@ class EventKind(enum.StrEnum):
     RELAY_CLOSED = "relay_closed"
     METER_EVENT = "meter_event"
     INVALID_TRAFFIC = "invalid_traffic"
+    #: Added in v1: the store was down long enough that its bounded backlog overflowed.
+    STORE_BACKLOG_FULL = "store_backlog_full"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,19 @@
 
 Drop policy, chosen on purpose: every queue is bounded and, when full, drops its *oldest*
 events and counts them (``TelemetryStats``), logging a warning at most every
-``warn_interval_s``. Under overload the newest readings are the ones dashboards, alarms and
-the retained status need; old ones are the likeliest to be superseded. The per-meter state
-(online, last values) is updated inside ``emit`` itself, so it stays exact even when a queue
-drops. Nothing is dropped silently: the counters go out on ``gateway/stats``.
+``warn_interval_s`` and calling ``on_overflow``, the hook the app turns into a gateway event.
+Under overload the newest readings are the ones dashboards, alarms and the retained status
+need; old ones are the likeliest to be superseded. The per-meter state (online, last values)
+is updated inside ``emit`` itself, so it stays exact even when a queue drops. Nothing is
+dropped silently: the counters go out on ``gateway/stats``.
+
+Retries: a sink whose ``handle`` fails is retried with capped exponential backoff. An
+ordinary sink (publisher, alarms) gives a batch up after ``retry_for_s``. A *durable* sink
+(the store: ``add_sink(..., durable=True)``) never gives a batch up: it retries until the
+batch is delivered, while new events wait in its backlog, bounded in *rows* (a readings
+batch weighs its number of readings, any other event 1) by ``max_backlog``. Only when that
+bound is hit does it drop, oldest first, counted like any other drop. Losing data is then a
+visible, counted decision, never the side effect of an outage that lasted a minute too long.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ __all__ = ["MeterSnapshot", "SinkStats", "Telemetry", "TelemetryStats"]
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+#: ``on_overflow(source, dropped_total)``: ``source`` is ``"queue"`` or a sink's name.
+OverflowHook = Callable[[str, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +64,12 @@ class SinkStats:
     name: str
     queued: int
     delivered: int
-    dropped: int  # pushed out of a full queue
+    dropped: int  # pushed out of a full queue (rows for a durable sink, else events)
     errors: int  # failed ``handle`` calls (each retry counts)
-    abandoned: int  # events given up after retrying for ``retry_for_s``
+    abandoned: int  # events given up after retrying for ``retry_for_s`` (never if durable)
+    durable: bool = False
+    backlog: int = 0  # waiting plus in flight (rows for a durable sink, else events)
+    failing: bool = False  # the last ``handle`` failed and the batch is being retried
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,46 +90,83 @@ class _MeterState:
     values: dict[str, Reading] = field(default_factory=dict)
 
 
-class _Overflow:
-    """Counts dropped events and warns about them without flooding the log."""
+def _rows(event: GatewayEvent) -> int:
+    """An event's weight in a durable backlog: the rows it becomes in the store."""
+    if isinstance(event, ReadingsBatch):
+        return max(1, len(event.readings))
+    return 1
 
-    def __init__(self, what: str, clock: Clock, warn_interval_s: float) -> None:
+
+def _one(event: GatewayEvent) -> int:
+    return 1
+
+
+class _Overflow:
+    """Counts dropped events; warns (and calls the hook) without flooding the log."""
+
+    def __init__(
+        self,
+        what: str,
+        source: str,
+        owner: Telemetry,
+        unit: str = "events",
+    ) -> None:
         self.what = what
+        self.source = source
+        self.unit = unit
         self.count = 0
-        self._clock = clock
-        self._warn_interval_s = warn_interval_s
+        self._owner = owner
         self._warned_at: float | None = None
 
     def add(self, n: int) -> None:
         self.count += n
-        now = self._clock.monotonic()
-        if self._warned_at is None or now - self._warned_at >= self._warn_interval_s:
+        owner = self._owner
+        now = owner.clock.monotonic()
+        if self._warned_at is None or now - self._warned_at >= owner.warn_interval_s:
             self._warned_at = now
             log.warning(
-                "%s is full: dropped %d events so far (oldest first)", self.what, self.count
+                "%s is full: dropped %d %s so far (oldest first)", self.what, self.count, self.unit
             )
+            if owner.on_overflow is not None:
+                owner.on_overflow(self.source, self.count)
 
 
 class _SinkWorker:
     """One sink's queue and delivery loop, so a slow or failing sink delays only itself."""
 
-    def __init__(self, name: str, sink: TelemetrySink, owner: Telemetry) -> None:
+    def __init__(
+        self, name: str, sink: TelemetrySink, owner: Telemetry, *, durable: bool, limit: int
+    ) -> None:
         self.name = name
         self.sink = sink
+        self.durable = durable
         self._owner = owner
-        self._pending: deque[GatewayEvent] = deque(maxlen=owner.sink_queue_size)
+        self._weight = _rows if durable else _one
+        self._limit = limit
+        self._pending: deque[GatewayEvent] = deque()
+        self._pending_weight = 0
+        self._in_flight = 0
         self._ready = asyncio.Event()
         self.closing = False
-        self.overflow = _Overflow(f"telemetry sink {name!r}", owner.clock, owner.warn_interval_s)
+        self.failing = False
+        self.overflow = _Overflow(
+            f"telemetry sink {name!r}", name, owner, "rows" if durable else "events"
+        )
         self.delivered = 0
         self.errors = 0
         self.abandoned = 0
 
     def offer(self, events: Sequence[GatewayEvent]) -> None:
-        excess = len(self._pending) + len(events) - self._owner.sink_queue_size
-        if excess > 0:
-            self.overflow.add(excess)
-        self._pending.extend(events)  # the deque's maxlen drops the oldest
+        weigh = self._weight
+        self._pending.extend(events)
+        self._pending_weight += sum(weigh(e) for e in events)
+        dropped = 0
+        while self._pending_weight > self._limit:
+            weight = weigh(self._pending.popleft())
+            self._pending_weight -= weight
+            dropped += weight
+        if dropped:
+            self.overflow.add(dropped)
         self._ready.set()
 
     def close(self) -> None:
@@ -130,6 +181,9 @@ class _SinkWorker:
             self.overflow.count,
             self.errors,
             self.abandoned,
+            self.durable,
+            self._pending_weight + self._in_flight,
+            self.failing,
         )
 
     async def run(self) -> None:
@@ -140,7 +194,12 @@ class _SinkWorker:
             if not self._pending:
                 self._ready.clear()
             if batch:
-                await self._deliver(batch)
+                self._in_flight = sum(self._weight(e) for e in batch)
+                self._pending_weight -= self._in_flight
+                try:
+                    await self._deliver(batch)
+                finally:
+                    self._in_flight = 0
 
     async def _deliver(self, batch: list[GatewayEvent]) -> None:
         owner = self._owner
@@ -152,9 +211,10 @@ class _SinkWorker:
                     await self.sink.handle(batch)
             except Exception as exc:
                 self.errors += 1
+                self.failing = True
                 delay = min(owner.backoff_base_s * 2 ** min(attempt, 30), owner.backoff_max_s)
                 attempt += 1
-                if owner.clock.monotonic() + delay > deadline:
+                if not self.durable and owner.clock.monotonic() + delay > deadline:
                     self.abandoned += len(batch)
                     log.error(
                         "telemetry sink %r failed %d times, gave up on %d events: %r",
@@ -163,21 +223,29 @@ class _SinkWorker:
                         len(batch),
                         exc,
                     )
+                    self.failing = False
                     return
                 log.warning(
-                    "telemetry sink %r failed (%r), retrying in %.1fs", self.name, exc, delay
+                    "telemetry sink %r failed (%r), retrying in %.1fs (backlog %d)",
+                    self.name,
+                    exc,
+                    delay,
+                    self._pending_weight + self._in_flight,
                 )
                 await owner.sleep(delay)
             else:
                 self.delivered += len(batch)
+                self.failing = False
                 return
 
 
 class Telemetry:
     """An ``EventSink`` that batches events and fans them out to ``TelemetrySink``s.
 
-    Wiring: ``telemetry.add_sink("store", store)`` for each sink, then run ``telemetry.run()``
-    in the app's TaskGroup; ``close()`` makes ``run`` deliver what is queued and return.
+    Wiring: ``telemetry.add_sink("store", store, durable=True)`` and
+    ``telemetry.add_sink("mqtt", publisher)`` and so on, then run ``telemetry.run()`` in the
+    app's TaskGroup; ``close()`` makes ``run`` deliver what is queued and return (a durable
+    sink keeps retrying until the caller cancels ``run``).
     """
 
     def __init__(
@@ -194,6 +262,7 @@ class Telemetry:
         handle_timeout_s: float = 30.0,
         warn_interval_s: float = 60.0,
         sleep: Sleep = asyncio.sleep,
+        on_overflow: OverflowHook | None = None,
     ) -> None:
         if min(queue_size, sink_queue_size, batch_size) < 1:
             raise ValueError("queue sizes and batch size must be at least 1")
@@ -207,8 +276,9 @@ class Telemetry:
         self.handle_timeout_s = handle_timeout_s
         self.warn_interval_s = warn_interval_s
         self.sleep = sleep
+        self.on_overflow = on_overflow
         self._queue: deque[GatewayEvent] = deque(maxlen=queue_size)
-        self._overflow = _Overflow("telemetry queue", clock, warn_interval_s)
+        self._overflow = _Overflow("telemetry queue", "queue", self)
         self._accepted = 0
         self._nonempty = asyncio.Event()
         self._full = asyncio.Event()
@@ -217,12 +287,28 @@ class Telemetry:
         self._workers: list[_SinkWorker] = []
         self._meters: dict[MeterId, _MeterState] = {}
 
-    def add_sink(self, name: str, sink: TelemetrySink) -> None:
+    def add_sink(
+        self,
+        name: str,
+        sink: TelemetrySink,
+        *,
+        durable: bool = False,
+        max_backlog: int | None = None,
+    ) -> None:
+        """Add a sink with a queue of its own.
+
+        ``durable``: never abandon a batch (retry until delivered); its backlog holds at most
+        ``max_backlog`` rows (default ``sink_queue_size``). Otherwise the queue holds at most
+        ``sink_queue_size`` events and a batch is given up after ``retry_for_s``.
+        """
         if self._running:
             raise RuntimeError("add sinks before telemetry runs")
         if any(w.name == name for w in self._workers):
             raise ValueError(f"a telemetry sink named {name!r} exists already")
-        self._workers.append(_SinkWorker(name, sink, self))
+        limit = self.sink_queue_size if max_backlog is None else max_backlog
+        if limit < 1:
+            raise ValueError("max_backlog must be at least 1")
+        self._workers.append(_SinkWorker(name, sink, self, durable=durable, limit=limit))
 
     def emit(self, event: GatewayEvent) -> None:
         self._track(event)
@@ -287,6 +373,31 @@ class Telemetry:
                 # Batches may arrive out of order (a late poll after a push): keep the newest.
                 if previous is None or previous.ts_ms <= reading.ts_ms:
                     state.values[reading.quantity] = reading
+
+    def restore(
+        self,
+        meter: MeterId,
+        protocol: ProtocolKind,
+        model: str | None,
+        values: Mapping[str, Reading],
+        last_seen_ms: int | None,
+    ) -> None:
+        """Seed a meter's state from the store after a restart (``services.recovery``).
+
+        The meter stays offline until it reconnects; whatever telemetry saw live already
+        wins over the stored state (newest reading per quantity, newest ``last_seen``).
+        """
+        state = self._meters.setdefault(meter, _MeterState())
+        if state.protocol is None:
+            state.protocol = protocol
+        if state.model is None:
+            state.model = model
+        if last_seen_ms is not None and (state.last_seen_ms or 0) < last_seen_ms:
+            state.last_seen_ms = last_seen_ms
+        for quantity, reading in values.items():
+            previous = state.values.get(quantity)
+            if previous is None or previous.ts_ms < reading.ts_ms:
+                state.values[quantity] = reading
 
     def snapshot(self, meter: MeterId) -> MeterSnapshot | None:
         state = self._meters.get(meter)

@@ -356,3 +356,138 @@ def test_meter_events_pass_through_without_changing_meter_state() -> None:
     telemetry.emit(MeterEvent(EventKind.INVALID_TRAFFIC, Severity.WARNING, 1, None))
     assert telemetry.snapshots() == []
     assert telemetry.stats().queued == 1
+
+
+def readings_batch(n_readings: int, ts_ms: int = 1000) -> ReadingsBatch:
+    readings = [reading(f"q{i}", "1", ts_ms) for i in range(n_readings)]
+    return ReadingsBatch(METER, ProtocolKind.DLT645, ReadingSource.POLL, ts_ms, readings)
+
+
+async def test_a_durable_sink_never_abandons_a_batch_and_reports_its_backlog() -> None:
+    clock = FakeClock()
+    store = FlakySink(failures=50)
+    telemetry = Telemetry(
+        clock, sleep=clock.sleep, retry_for_s=1, backoff_base_s=1, backoff_max_s=4, batch_size=1
+    )
+    telemetry.add_sink("store", store, durable=True)
+    seen: list[tuple[int, bool]] = []
+
+    async def watch_backlog() -> None:
+        while store.failures:
+            sink = telemetry.stats().sinks[0]
+            seen.append((sink.backlog, sink.failing))
+            await asyncio.sleep(0)
+
+    telemetry.emit(readings_batch(3))
+    telemetry.emit(readings_batch(2))
+    watcher = asyncio.create_task(watch_backlog())
+    start = clock.monotonic()
+    await run_to_end(telemetry)
+    await watcher
+    stats = telemetry.stats().sinks[0]
+    assert len(store.events) == 2
+    assert (stats.errors, stats.delivered, stats.abandoned, stats.dropped) == (50, 2, 0, 0)
+    assert (stats.durable, stats.backlog, stats.failing) == (True, 0, False)
+    assert (5, True) in seen  # both batches' rows wait while the first one is retried
+    # The backoff is capped: 1 + 2 + 4 * 48 s, long past retry_for_s.
+    assert clock.monotonic() - start == pytest.approx(1 + 2 + 4 * 48)
+
+
+async def test_a_durable_backlog_is_bounded_in_rows_and_drops_the_oldest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    store = StuckSink()
+    overflows: list[tuple[str, int]] = []
+    telemetry = Telemetry(
+        clock, batch_size=1, batch_interval_s=0.001, on_overflow=lambda *a: overflows.append(a)
+    )
+    telemetry.add_sink("store", store, durable=True, max_backlog=5)
+    runner = asyncio.create_task(telemetry.run())
+    telemetry.emit(readings_batch(4))  # taken by the stuck call: in flight, not in the bound
+    await wait_for(lambda: telemetry.stats().sinks[0].backlog == 4)
+    with caplog.at_level(logging.WARNING):
+        for n in (2, 3, 1):
+            telemetry.emit(readings_batch(n))
+            await wait_for(lambda: telemetry.stats().queued == 0)
+        await wait_for(lambda: telemetry.stats().sinks[0].dropped == 2)
+    stats = telemetry.stats().sinks[0]
+    assert (stats.queued, stats.backlog) == (2, 4 + 3 + 1)
+    assert overflows == [("store", 2)]
+    assert any("dropped 2 rows" in r.getMessage() for r in caplog.records)
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    assert telemetry.stats().sinks[0].backlog == 3 + 1  # the cancelled batch is not counted
+
+
+async def test_the_main_queue_overflow_calls_the_hook_too() -> None:
+    overflows: list[tuple[str, int]] = []
+    telemetry = Telemetry(FakeClock(), queue_size=1, on_overflow=lambda *a: overflows.append(a))
+    telemetry.emit(batch(1))
+    telemetry.emit(batch(2))
+    assert overflows == [("queue", 1)]
+
+
+def test_a_durable_backlog_must_hold_at_least_one_row() -> None:
+    telemetry = Telemetry(FakeClock())
+    with pytest.raises(ValueError, match="max_backlog"):
+        telemetry.add_sink("store", RecordingSink(), durable=True, max_backlog=0)
+
+
+async def test_a_durable_sink_counts_other_events_as_one_row() -> None:
+    store = RecordingSink()
+    telemetry = Telemetry(FakeClock(), batch_size=10)
+    telemetry.add_sink("store", store, durable=True, max_backlog=2)
+    empty = ReadingsBatch(METER, ProtocolKind.DLT645, ReadingSource.POLL, 1, [])
+    garbage = MeterEvent(EventKind.INVALID_TRAFFIC, Severity.WARNING, 1, None)
+    for event in (status(True), empty, garbage):
+        telemetry.emit(event)
+    await run_to_end(telemetry)
+    assert store.events == [empty, garbage]  # three rows into a bound of two: oldest went
+    assert telemetry.stats().sinks[0].dropped == 1
+
+
+def test_restore_seeds_an_offline_meter_with_its_stored_values() -> None:
+    telemetry = Telemetry(FakeClock())
+    stored = {"voltage_l1": reading("voltage_l1", "231.5", 900)}
+    telemetry.restore(METER, ProtocolKind.DLT645, "DDS666", stored, 950)
+    telemetry.restore(OTHER, ProtocolKind.DLMS, None, {}, None)
+    state = telemetry.snapshot(METER)
+    assert state is not None
+    assert (state.online, state.protocol, state.model, state.last_seen_ms) == (
+        False,
+        ProtocolKind.DLT645,
+        "DDS666",
+        950,
+    )
+    assert state.values == stored
+    other = telemetry.snapshot(OTHER)
+    assert other is not None
+    assert (other.last_seen_ms, other.values) == (None, {})
+    assert telemetry.online_count() == 0
+
+
+def test_restore_never_overrides_what_telemetry_saw_live() -> None:
+    telemetry = Telemetry(FakeClock())
+    telemetry.emit(status(True))
+    telemetry.emit(batch(7, ts_ms=2000))
+    stored = {
+        "voltage_l1": reading("voltage_l1", "199", 1500),  # older than the live value
+        "current_l1": reading("current_l1", "5", 1500),
+    }
+    telemetry.restore(METER, ProtocolKind.DLMS, "other-model", stored, 1500)
+    state = telemetry.snapshot(METER)
+    assert state is not None
+    assert (state.online, state.protocol, state.model, state.last_seen_ms) == (
+        True,
+        ProtocolKind.DLT645,
+        "DDS666",
+        2000,
+    )
+    assert state.values["voltage_l1"].value == Decimal("230.7")
+    assert state.values["current_l1"].value == Decimal("5")
+    telemetry.restore(METER, ProtocolKind.DLT645, None, {}, 3000)
+    newer = telemetry.snapshot(METER)
+    assert newer is not None
+    assert newer.last_seen_ms == 3000

@@ -1,10 +1,13 @@
 """The production store: PostgreSQL through an asyncpg pool, TimescaleDB when present.
 
-Writes: one transaction per ``handle`` call; readings go in by binary COPY
-(``copy_records_to_table``) inside a savepoint. COPY cannot skip rows that are already there,
-so when a batch is retried (the unique key fires) the savepoint is rolled back and the rows go
-in again with ``INSERT … SELECT unnest(…) ON CONFLICT DO NOTHING``: the common case pays
-nothing for idempotency, a retry pays about 3×.
+Writes: one transaction per ``handle`` call; readings go in by binary COPY inside a
+savepoint. COPY cannot skip rows already there, so when a batch is retried (the unique key
+fires) the savepoint is rolled back and the rows go in through a staging table with
+``INSERT … SELECT … ON CONFLICT DO NOTHING``: a first delivery pays nothing for idempotency.
+Last values are COPied into a second staging table and applied by one ``UPDATE … FROM``
+join, 2–3× faster than the same update over ``unnest`` of eight parameter arrays (binding
+them cost more than the update). The staging tables are per-connection temporary tables
+(``ON COMMIT DELETE ROWS``) that the pool's ``init`` creates on every new connection.
 
 Connection loss: an operation that fails because its connection died is retried once on a
 fresh connection from the pool (every operation here is idempotent), then reported as
@@ -72,25 +75,36 @@ ON CONFLICT (id) DO UPDATE SET
     status_at = CASE WHEN excluded.status_at >= coalesce(meters.status_at, -1)
                      THEN excluded.status_at ELSE meters.status_at END
 """
-INSERT_READINGS_UNNEST = """
+LAST_VALUE_COLUMNS = ("meter_id", "quantity", "ts", "source", "value", "unit", "address", "exact")
+#: Per-connection staging tables; emptied by every commit or rollback of their transaction.
+STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS ivy_stage_readings (
+    meter_id text COLLATE "C" NOT NULL, quantity text COLLATE "C" NOT NULL, ts bigint NOT NULL,
+    source text COLLATE "C" NOT NULL, value double precision NOT NULL, unit text NOT NULL
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS ivy_stage_last_values (
+    meter_id text COLLATE "C" NOT NULL, quantity text COLLATE "C" NOT NULL, ts bigint NOT NULL,
+    source text COLLATE "C" NOT NULL, value double precision NOT NULL, unit text NOT NULL,
+    address text NOT NULL, exact text NOT NULL
+) ON COMMIT DELETE ROWS;
+"""
+INSERT_READINGS_STAGED = """
 INSERT INTO readings (meter_id, quantity, ts, source, value, unit)
-SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[],
-                     $5::double precision[], $6::text[])
+SELECT meter_id, quantity, ts, source, value, unit FROM pg_temp.ivy_stage_readings
 ON CONFLICT DO NOTHING
 """
-UPDATE_LAST_VALUES_UNNEST = """
+# Newest ts wins; rows.plan_writes keeps one row per pair, so the join matches a row once.
+UPDATE_LAST_VALUES_STAGED = """
 UPDATE last_values AS l
 SET ts = n.ts, source = n.source, value = n.value, unit = n.unit, address = n.address,
     exact = n.exact
-FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[],
-            $5::double precision[], $6::text[], $7::text[], $8::text[])
-     AS n (meter_id, quantity, ts, source, value, unit, address, exact)
+FROM pg_temp.ivy_stage_last_values AS n
 WHERE l.meter_id = n.meter_id AND l.quantity = n.quantity AND n.ts >= l.ts
 """
-UPSERT_LAST_VALUES_UNNEST = """
+UPSERT_LAST_VALUES_STAGED = """
 INSERT INTO last_values (meter_id, quantity, ts, source, value, unit, address, exact)
-SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[],
-                     $5::double precision[], $6::text[], $7::text[], $8::text[])
+SELECT meter_id, quantity, ts, source, value, unit, address, exact
+FROM pg_temp.ivy_stage_last_values ORDER BY meter_id, quantity
 ON CONFLICT (meter_id, quantity) DO UPDATE SET
     ts = excluded.ts, source = excluded.source, value = excluded.value, unit = excluded.unit,
     address = excluded.address, exact = excluded.exact
@@ -221,9 +235,9 @@ async def _mode(conn: Any) -> StoreMode:
     return StoreMode.TIMESCALEDB if timescale else StoreMode.POSTGRESQL
 
 
-def _columns(records: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
-    """Rows → one list per column, the shape ``unnest($1::type[], …)`` takes."""
-    return [list(column) for column in zip(*records, strict=True)]
+async def _create_staging(conn: Any) -> None:
+    """Pool ``init``: runs once on every new connection, before it is used."""
+    await conn.execute(STAGING_DDL)
 
 
 async def _insert_readings(conn: Any, readings: list[tuple[Any, ...]]) -> None:
@@ -232,19 +246,24 @@ async def _insert_readings(conn: Any, readings: list[tuple[Any, ...]]) -> None:
             await conn.copy_records_to_table("readings", records=readings, columns=READING_COLUMNS)
     except asyncpg.UniqueViolationError:
         # A retried batch (or a repeat inside one): skip what is stored already.
-        await conn.execute(
-            INSERT_READINGS_UNNEST, *(list(col) for col in zip(*readings, strict=True))
+        await conn.copy_records_to_table(
+            "ivy_stage_readings", schema_name="pg_temp", records=readings, columns=READING_COLUMNS
         )
+        await conn.execute(INSERT_READINGS_STAGED)
 
 
 async def _update_last_values(conn: Any, last_values: list[rows.LastValueRow]) -> None:
-    # Statements over arrays, 2-3x faster than executemany for thousands of rows. A plain
-    # UPDATE (almost always HOT: fillfactor 70) is ~1.5x faster than an upsert, so the upsert
-    # runs only when some pair was not updated: new to the table, or older than stored.
-    columns = _columns(last_values)
-    status: str = await conn.execute(UPDATE_LAST_VALUES_UNNEST, *columns)  # "UPDATE <n>"
+    # A plain UPDATE (almost always HOT: fillfactor 70) is ~1.5x faster than an upsert, so the
+    # upsert runs only when some pair was not updated: new, or older than stored.
+    await conn.copy_records_to_table(
+        "ivy_stage_last_values",
+        schema_name="pg_temp",
+        records=last_values,
+        columns=LAST_VALUE_COLUMNS,
+    )
+    status: str = await conn.execute(UPDATE_LAST_VALUES_STAGED)  # "UPDATE <n>"
     if int(status.rsplit(" ", 1)[-1]) < len(last_values):
-        await conn.execute(UPSERT_LAST_VALUES_UNNEST, *columns)
+        await conn.execute(UPSERT_LAST_VALUES_STAGED)
 
 
 async def _write_plan(conn: Any, plan: rows.WritePlan) -> None:
@@ -306,6 +325,7 @@ class PostgresStore:
                 min_size=min_connections,
                 max_size=max_connections,
                 command_timeout=command_timeout_s,
+                init=_create_staging,
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise _translate(exc, where, secret) from None
