@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import Protocol
+from typing import Protocol, cast
 
 from ivy_gateway.domain.errors import MeterOffline
 from ivy_gateway.domain.meter import ConnectionInfo
@@ -245,7 +245,10 @@ class SocketStream(asyncio.BufferedProtocol):
     # -- asyncio.BufferedProtocol callbacks ----------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A stream server only ever hands us a TCP transport; uvloop's TCPTransport is not
+        # a subclass of asyncio.Transport, so an isinstance check would refuse every
+        # connection under the `fast` extra. Cast instead.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         peer = transport.get_extra_info("peername")
         host, port = (str(peer[0]), int(peer[1])) if peer else ("", 0)
