@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +22,17 @@ from types import TracebackType
 from typing import Any, Self
 
 from ivy_gateway import __version__
+from ivy_gateway.adapters.http import (
+    ApiDeps,
+    ApiOptions,
+    GatewayInfo,
+    HttpPortInUse,
+    HttpServer,
+    LiveFeed,
+    TokenVerifier,
+    create_api,
+    store_check,
+)
 from ivy_gateway.adapters.mqtt import (
     BrokerConfig,
     BrokerPortInUse,
@@ -130,21 +142,24 @@ def _thresholds(settings: Settings) -> AlarmThresholds:
 class ReadingRate:
     """A telemetry sink that only counts readings, for ``readingsPerS`` in the stats."""
 
-    def __init__(self, clock: SystemClock) -> None:
+    def __init__(self, clock: SystemClock, window_s: float = 10.0) -> None:
         self._clock = clock
+        self._window_s = window_s
         self.total = 0
-        self._last_total = 0
-        self._last_at = clock.monotonic()
+        self._marks: deque[tuple[float, int]] = deque([(clock.monotonic(), 0)])
 
     async def handle(self, events: Sequence[GatewayEvent]) -> None:
         self.total += sum(len(e.readings) for e in events if isinstance(e, ReadingsBatch))
+        now = self._clock.monotonic()
+        self._marks.append((now, self.total))
+        while len(self._marks) > 2 and now - self._marks[1][0] >= self._window_s:
+            self._marks.popleft()
 
     def per_second(self) -> float:
-        """Readings per second since the previous call."""
-        now = self._clock.monotonic()
-        elapsed, self._last_at = now - self._last_at, now
-        delta, self._last_total = self.total - self._last_total, self.total
-        return delta / elapsed if elapsed > 0 else 0.0
+        """Readings per second over about the last ``window_s``; reading it changes nothing."""
+        since, total_then = self._marks[0]
+        elapsed = self._clock.monotonic() - since
+        return (self.total - total_then) / elapsed if elapsed > 0 else 0.0
 
 
 SESSION_FACTORIES: Mapping[ProtocolGuess, SessionFactory] = {
@@ -226,6 +241,9 @@ class Gateway:
         self.publisher: MqttPublisher | None = None
         self.reading_rate = ReadingRate(self.clock)
         self.broker_description = ""
+        self.http: HttpServer | None = None
+        self.live_feed: LiveFeed | None = None
+        self._broker_ready: Callable[[], str | None] = lambda: None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -270,10 +288,17 @@ class Gateway:
         self.telemetry.add_sink("alarms", self.alarms)
         self.telemetry.add_sink("poller", self.poller)
         self.telemetry.add_sink("rate", self.reading_rate)
+        self.live_feed = feed = LiveFeed(
+            self.gateway_id,
+            queue_size=s.http.live_queue_size,
+            max_subscribers=s.http.max_live_clients,
+        )
+        self.telemetry.add_sink("live", feed)
         self.commands.audit = self.store
         # Meters and their last values are back before any meter reconnects.
         await restore_from_store(self.store, self.telemetry)
         await self._start_mqtt()
+        await self._start_http(self.store, feed)
 
         self._spawn("telemetry", self.telemetry.run)
         self._spawn("capture", self.capture.run)
@@ -337,6 +362,7 @@ class Gateway:
             if self.broker.ws_port is not None:
                 self.ports["mqtt-ws"] = PortChoice(ws.wanted, self.broker.ws_port)
             transport = EmbeddedTransport(self.broker, outbox_size=s.mqtt.outbox_size)
+            self._broker_ready = lambda: None  # in-process: up as long as we are
         else:
             if s.mqtt.url is None:
                 raise ConfigError("mqtt.mode = external needs mqtt.url (or --mqtt-url)")
@@ -353,8 +379,12 @@ class Gateway:
                 keepalive_s=s.mqtt.keepalive_s,
                 outbox_size=s.mqtt.outbox_size,
             )
-            transport = ExternalTransport(config)
+            external = ExternalTransport(config)
+            transport = external
             self.broker_description = config.describe()
+            self._broker_ready = lambda: (
+                None if external.connected else "not connected to the MQTT broker"
+            )
         self.publisher = MqttPublisher(
             transport,
             topics,
@@ -368,6 +398,47 @@ class Gateway:
         intake.attach(transport)
         self._spawn("mqtt-publisher", self.publisher.run)
         self._spawn("mqtt-commands", intake.run)
+
+    async def _start_http(self, store: ReadingStore, feed: LiveFeed) -> None:
+        s = self.settings
+        choice = choose_port(
+            s.http.host,
+            s.http.port,
+            explicit=is_explicit(s, "http", "port"),
+            option="--http-port (http.port)",
+        )
+        tokens = {name: value.get_secret_value() for name, value in s.http.tokens.items()}
+        deps = ApiDeps(
+            store=store,
+            parser=self.commands,
+            runner=self.commands,
+            live_state=self.telemetry,
+            gateway_info=lambda: GatewayInfo(
+                __version__, self.gateway_id, self.uptime_s(), self.counters(), ()
+            ),
+            readiness={"store": store_check(store), "broker": self._broker_ready},
+            feed=feed,
+            tokens=TokenVerifier(tokens) if tokens else None,
+            options=ApiOptions(
+                protect_reads=s.http.protect_reads,
+                meter_list_max_age_s=s.http.meter_list_max_age_s,
+            ),
+            now_ms=self.clock.now_ms,
+        )
+        if not tokens:
+            log.warning("http.tokens is empty: anyone who reaches the API can send commands")
+        self.http = HttpServer(
+            create_api(deps), s.http.host, choice.port, access_log=s.http.access_log
+        )
+        try:
+            port = await self.http.start()
+        except HttpPortInUse:
+            raise ConfigError(
+                f"HTTP port {choice.port} on {s.http.host} is already in use: "
+                "change --http-port (http.port)"
+            ) from None
+        self._stack.push_async_callback(self.http.stop)
+        self.ports["http"] = PortChoice(choice.wanted, port)
 
     def counters(self) -> dict[str, float]:
         """The gateway's counters (MQTT ``gateway/stats``, HTTP gateway info)."""
@@ -471,7 +542,9 @@ class Gateway:
         return lines
 
     def _host_for(self, name: str) -> str:
-        return self.settings.meters.host if name == "meters" else self.settings.mqtt.host
+        if name == "meters":
+            return self.settings.meters.host
+        return self.settings.http.host if name == "http" else self.settings.mqtt.host
 
 
 def redact_url(url: str) -> str:

@@ -200,6 +200,9 @@ def serve(
         str | None,
         typer.Option("--mqtt-url", help="use an external broker: mqtt[s]://user:pass@host:port"),
     ] = None,
+    http_port: Annotated[
+        int | None, typer.Option("--http-port", help="REST API / live feed port [3000]")
+    ] = None,
     gateway_id: Annotated[str | None, typer.Option("--gateway-id")] = None,
 ) -> None:
     """Serve meters: listen, identify, poll, store and publish. Ctrl-C stops cleanly."""
@@ -214,6 +217,7 @@ def serve(
             mqtt__port=mqtt_port,
             mqtt__url=mqtt_url,
             mqtt__mode="external" if mqtt_url else None,
+            http__port=http_port,
         ),
     )
     _run_gateway(settings)
@@ -325,6 +329,35 @@ def demo(
         return task
 
     _run_gateway(settings, ready=start_fleet)
+
+
+@app.command()
+def bench(
+    meters: Annotated[int, typer.Option("--meters", help="simulated DL/T 645 meters")] = 2_000,
+    duration: Annotated[float, typer.Option("--duration", help="measured seconds")] = 30.0,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", help="instantaneous group interval, s")
+    ] = 4.8,
+    idle: Annotated[bool, typer.Option("--idle", help="no polling: RSS per held meter")] = False,
+    swarm_processes: Annotated[int, typer.Option("--swarm-processes")] = 1,
+    dial_rate: Annotated[
+        float, typer.Option("--dial-rate", help="connections per second")
+    ] = 2_000.0,
+) -> None:
+    """Load benchmark: a gateway process and a meter swarm on 127.0.0.1; prints a table."""
+    from ivy_gateway.loadtest import run_bench
+
+    try:
+        run_bench(
+            meters=meters,
+            duration_s=duration,
+            poll_interval_s=None if idle else poll_interval,
+            swarm_processes=swarm_processes,
+            dial_rate_per_s=dial_rate,
+            echo=typer.echo,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 db_app = typer.Typer(

@@ -23,6 +23,7 @@ from ivy_gateway.domain.errors import ConfigError
 __all__ = [
     "AlarmSettings",
     "ClusterSettings",
+    "HttpSettings",
     "LoggingSettings",
     "MeterOverride",
     "MeterSettings",
@@ -137,6 +138,24 @@ class MqttSettings(_Section):
     stats_interval_s: float = Field(30.0, gt=0)
 
 
+class HttpSettings(_Section):
+    """REST API, live feed, /metrics and (later) the dashboard (CONTRACT.md: port 3000)."""
+
+    host: str = Field(
+        "127.0.0.1", description="loopback by default: commands are open until tokens are set"
+    )
+    port: int = Field(3000, ge=0, le=65535)
+    tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="name → sha256:<hex> or argon2 hash of a bearer token (write endpoints)",
+    )
+    protect_reads: bool = False
+    access_log: bool = False
+    meter_list_max_age_s: float = Field(1.0, ge=0)
+    live_queue_size: int = Field(1000, ge=10)
+    max_live_clients: int = Field(100, ge=1)
+
+
 class LoggingSettings(_Section):
     level: str = "INFO"
     modules: dict[str, str] = Field(default_factory=dict, description="per-module levels")
@@ -200,6 +219,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     storage: StorageSettings = StorageSettings()
     mqtt: MqttSettings = MqttSettings()
+    http: HttpSettings = HttpSettings()
     profiles: ProfileSettings = ProfileSettings()
     cluster: ClusterSettings = ClusterSettings()
 
