@@ -16,7 +16,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from ivy_gateway.codec.dlt645 import (
     NEED_DATA,
@@ -180,7 +180,8 @@ class SwarmMeter(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop transports are not asyncio.Transport subclasses: cast, never assert.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         self._swarm.connected += 1
         transport.write(encode_message(self._address, ReadAddressReply(self._address)))
