@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from ivy_gateway import __version__
+from ivy_gateway.adapters.cluster import RedisCluster
 from ivy_gateway.adapters.http import (
     ApiDeps,
     ApiOptions,
@@ -58,8 +59,10 @@ from ivy_gateway.domain.events import (
     Severity,
 )
 from ivy_gateway.domain.meter import MeterId, ProtocolKind
+from ivy_gateway.domain.ports import CommandRunner
 from ivy_gateway.domain.store import ReadingStore
 from ivy_gateway.services import Alarms, AlarmThresholds, Capture, CommandService, Poller, Telemetry
+from ivy_gateway.services.coordinator import ClusterCommandRunner
 from ivy_gateway.services.recovery import restore_from_store
 from ivy_gateway.sessions.context import MeterOptions, SessionContext, SessionTimings
 from ivy_gateway.sessions.dispatch import Dispatcher, SessionFactory
@@ -162,6 +165,11 @@ class ReadingRate:
         return (self.total - total_then) / elapsed if elapsed > 0 else 0.0
 
 
+#: Binding a *default* port can lose a race with another process starting at the same time
+#: (three instances on one host): try the next free port this many times.
+_BIND_ATTEMPTS = 5
+
+
 SESSION_FACTORIES: Mapping[ProtocolGuess, SessionFactory] = {
     ProtocolGuess.DLT645: Dlt645Session,
     ProtocolGuess.IVY_DLMS: DlmsSession,
@@ -242,6 +250,8 @@ class Gateway:
         self.reading_rate = ReadingRate(self.clock)
         self.broker_description = ""
         self.http: HttpServer | None = None
+        self.cluster: RedisCluster | None = None
+        self.runner: CommandRunner = self.commands  # what MQTT and HTTP call
         self.live_feed: LiveFeed | None = None
         self._broker_ready: Callable[[], str | None] = lambda: None
 
@@ -297,6 +307,7 @@ class Gateway:
         self.commands.audit = self.store
         # Meters and their last values are back before any meter reconnects.
         await restore_from_store(self.store, self.telemetry)
+        await self._start_cluster(meter_port.port)
         await self._start_mqtt()
         await self._start_http(self.store, feed)
 
@@ -305,15 +316,68 @@ class Gateway:
         if s.polling.enabled:
             self._spawn("poller", self.poller.run)
 
+        ip_cap = rate = None
+        if self.cluster is not None and s.cluster.shared_limits:
+            m = s.meters
+            ip_cap = self.cluster.shared_ip_cap(m.max_connections_per_ip)
+            rate = self.cluster.shared_ip_rate(
+                m.new_connections_per_ip, m.rate_window_s, m.rate_block_s
+            )
         self.server = StreamServer(
             self.dispatcher.on_connection,
             host=s.meters.host,
             port=meter_port.port,
             limits=self.limits,
             on_refused=self._on_refused,
+            ip_cap=ip_cap,
+            rate_limit=rate,
         )
         await self.server.start()
         self.ports["meters"] = PortChoice(meter_port.wanted, self.server.port)
+
+    async def _start_cluster(self, meter_port: int) -> None:
+        s = self.settings
+        if s.cluster.redis_url is None:
+            return
+        if s.mqtt.mode != "external":
+            raise ConfigError(
+                "cluster.redis_url needs mqtt.mode = external (--mqtt-url): every instance "
+                "must publish to and take commands from the same broker"
+            )
+        self.cluster = RedisCluster(
+            s.cluster.redis_url.get_secret_value(),
+            self.gateway_id,
+            local_runner=self.commands,
+            on_takeover=self._hand_over,
+            on_degraded=self._cluster_state,
+            namespace=s.cluster.namespace,
+            lease_ttl_s=s.cluster.lease_ttl_s,
+            heartbeat_s=s.cluster.heartbeat_s,
+            forward_timeout_s=s.cluster.forward_timeout_s,
+            info={"meterPort": meter_port},
+        )
+        await self.cluster.start()  # Redis down is not fatal: it starts degraded
+        self._stack.push_async_callback(self.cluster.stop)
+        self.context.ownership = self.cluster
+        self.runner = ClusterCommandRunner(
+            self.commands, self.context.registry, self.cluster, self.cluster, self.cluster.journal
+        )
+
+    def _hand_over(self, meter: MeterId) -> None:
+        """A meter reconnected to another instance: drop it here without going offline."""
+        if self.context.evict(meter, "the meter reconnected to another gateway instance"):
+            self.poller.unregister(meter)
+
+    def _cluster_state(self, degraded: bool) -> None:
+        self.telemetry.emit(
+            MeterEvent(
+                kind=EventKind.CLUSTER_DEGRADED if degraded else EventKind.CLUSTER_RESTORED,
+                severity=Severity.WARNING if degraded else Severity.INFO,
+                ts_ms=self.clock.now_ms(),
+                meter=None,
+                data={"gatewayId": self.gateway_id},
+            )
+        )
 
     async def _start_mqtt(self) -> None:
         s = self.settings
@@ -394,8 +458,8 @@ class Gateway:
             stats_interval_s=s.mqtt.stats_interval_s,
         )
         self.telemetry.add_sink("mqtt", self.publisher)
-        intake = CommandIntake(self.commands, self.commands, self.publisher, topics)
-        intake.attach(transport)
+        intake = CommandIntake(self.commands, self.runner, self.publisher, topics)
+        intake.attach(transport, shared_group="ivy" if self.cluster is not None else None)
         self._spawn("mqtt-publisher", self.publisher.run)
         self._spawn("mqtt-commands", intake.run)
 
@@ -408,15 +472,18 @@ class Gateway:
             option="--http-port (http.port)",
         )
         tokens = {name: value.get_secret_value() for name, value in s.http.tokens.items()}
+        readiness: dict[str, Any] = {"store": store_check(store), "broker": self._broker_ready}
+        if self.cluster is not None:
+            readiness["redis"] = self.cluster.readiness
         deps = ApiDeps(
             store=store,
             parser=self.commands,
-            runner=self.commands,
+            runner=self.runner,
             live_state=self.telemetry,
             gateway_info=lambda: GatewayInfo(
-                __version__, self.gateway_id, self.uptime_s(), self.counters(), ()
+                __version__, self.gateway_id, self.uptime_s(), self.counters(), self.members()
             ),
-            readiness={"store": store_check(store), "broker": self._broker_ready},
+            readiness=readiness,
             feed=feed,
             tokens=TokenVerifier(tokens) if tokens else None,
             options=ApiOptions(
@@ -425,18 +492,24 @@ class Gateway:
             ),
             now_ms=self.clock.now_ms,
         )
-        if not tokens:
-            log.warning("http.tokens is empty: anyone who reaches the API can send commands")
-        self.http = HttpServer(
-            create_api(deps), s.http.host, choice.port, access_log=s.http.access_log
-        )
-        try:
-            port = await self.http.start()
-        except HttpPortInUse:
-            raise ConfigError(
-                f"HTTP port {choice.port} on {s.http.host} is already in use: "
-                "change --http-port (http.port)"
-            ) from None
+        api = create_api(deps)
+        explicit = is_explicit(s, "http", "port")
+        for _ in range(_BIND_ATTEMPTS):
+            self.http = HttpServer(api, s.http.host, choice.port, access_log=s.http.access_log)
+            try:
+                port = await self.http.start()
+                break
+            except HttpPortInUse:
+                if explicit:
+                    raise ConfigError(
+                        f"HTTP port {choice.port} on {s.http.host} is already in use: "
+                        "change --http-port (http.port)"
+                    ) from None
+                # Another process took the free port between our check and our bind.
+                moved = choose_port(s.http.host, choice.port + 1, explicit=False, option="")
+                choice = PortChoice(s.http.port, moved.port)
+        else:
+            raise ConfigError(f"no free HTTP port near {s.http.port}: set --http-port")
         self._stack.push_async_callback(self.http.stop)
         self.ports["http"] = PortChoice(choice.wanted, port)
 
@@ -463,7 +536,12 @@ class Gateway:
             "storeFailing": int(store.failing) if store else 0,
             "telemetryDropped": stats.dropped,
             "errors": sum(sink.errors for sink in stats.sinks),
+            **(self.cluster.counters() if self.cluster is not None else {}),
         }
+
+    def members(self) -> tuple[str, ...]:
+        """Gateway instances of the cluster (just this one when not clustered)."""
+        return tuple(self.cluster.members()) if self.cluster is not None else (self.gateway_id,)
 
     def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         async def guarded() -> None:
@@ -539,6 +617,8 @@ class Gateway:
         mode = self.store.mode.value if self.store is not None else "none"
         lines.append(f"  store    {mode} ({redact_url(self.settings.storage.url)})")
         lines.append(f"  models   {', '.join(self.context.profiles.names())}")
+        if self.cluster is not None:
+            lines.append(f"  cluster  {', '.join(self.members())} (Redis)")
         return lines
 
     def _host_for(self, name: str) -> str:

@@ -203,6 +203,9 @@ def serve(
     http_port: Annotated[
         int | None, typer.Option("--http-port", help="REST API / live feed port [3000]")
     ] = None,
+    redis: Annotated[
+        str | None, typer.Option("--redis", help="redis://host:port — cluster mode")
+    ] = None,
     gateway_id: Annotated[str | None, typer.Option("--gateway-id")] = None,
 ) -> None:
     """Serve meters: listen, identify, poll, store and publish. Ctrl-C stops cleanly."""
@@ -218,6 +221,7 @@ def serve(
             mqtt__url=mqtt_url,
             mqtt__mode="external" if mqtt_url else None,
             http__port=http_port,
+            cluster__redis_url=redis,
         ),
     )
     _run_gateway(settings)

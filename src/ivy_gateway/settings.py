@@ -95,6 +95,20 @@ class ClusterSettings(_Section):
     gateway_id: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="default: host name + port"
     )
+    redis_url: SecretStr | None = Field(
+        None, description="redis://[:password@]host:port/db — set it to turn on cluster mode"
+    )
+    namespace: str = Field(
+        "ivy", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="key prefix in Redis"
+    )
+    lease_ttl_s: float = Field(
+        15.0, ge=2, description="a dead instance's meters are free after this"
+    )
+    heartbeat_s: float = Field(2.0, gt=0, description="membership heartbeat and lease renewal")
+    forward_timeout_s: float = Field(
+        5.0, gt=0, description="margin over a command's own timeout when forwarded"
+    )
+    shared_limits: bool = Field(True, description="per-IP connection limits counted cluster-wide")
 
 
 class StorageSettings(_Section):

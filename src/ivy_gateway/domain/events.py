@@ -47,6 +47,9 @@ class EventKind(enum.StrEnum):
     INVALID_TRAFFIC = "invalid_traffic"
     #: Added in v1: the store was down long enough that its bounded backlog overflowed.
     STORE_BACKLOG_FULL = "store_backlog_full"
+    #: Added in v1: cluster mode lost Redis (instances keep serving their own meters).
+    CLUSTER_DEGRADED = "cluster_degraded"
+    CLUSTER_RESTORED = "cluster_restored"
 
 
 @dataclass(frozen=True, slots=True)

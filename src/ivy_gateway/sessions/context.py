@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ivy_gateway.domain.cluster import OwnershipGate
 from ivy_gateway.domain.events import EventKind, MeterEvent, MeterStatus, Severity
 from ivy_gateway.domain.meter import ConnectionInfo, MeterId, ProtocolKind
 from ivy_gateway.domain.ports import Clock, EventSink, MeterLink, TrafficCapture
@@ -87,6 +89,7 @@ class SessionContext:
         default_models: Mapping[ProtocolKind, str] | None = None,
         capture: TrafficCapture | None = None,
         on_claim: Callable[[LiveSession], None] | None = None,
+        ownership: OwnershipGate | None = None,
     ) -> None:
         self.sink = sink
         self.clock = clock
@@ -100,6 +103,8 @@ class SessionContext:
             or {ProtocolKind.DLT645: "dlt645-three-phase", ProtocolKind.DLMS: "em114070"}
         )
         self._on_claim = on_claim
+        #: Cluster mode: online/offline is announced only once the lease says so.
+        self.ownership = ownership
 
     def options_for(self, meter: MeterId) -> MeterOptions:
         return self._meter_options.get(meter, MeterOptions())
@@ -130,6 +135,15 @@ class SessionContext:
                 extra={"meter": str(session.meter)},
             )
             displaced.close("replaced by a newer connection of the same meter")
+        announce = functools.partial(self._announce_online, session)
+        if self.ownership is None:
+            announce()
+        else:
+            self.ownership.claimed(session.meter, announce)
+        if self._on_claim is not None:
+            self._on_claim(session)
+
+    def _announce_online(self, session: LiveSession) -> None:
         self.sink.emit(
             MeterStatus(
                 meter=session.meter,
@@ -149,32 +163,47 @@ class SessionContext:
                 data=_connection_data(session),
             )
         )
-        if self._on_claim is not None:
-            self._on_claim(session)
 
     def release(self, session: LiveSession) -> None:
         """Forget ``session``; announce offline only if no newer session holds the meter."""
         if self.registry.release(session.meter, session):
-            now = self.clock.now_ms()
-            self.sink.emit(
-                MeterStatus(
-                    meter=session.meter,
-                    online=False,
-                    protocol=session.protocol,
-                    model=session.model,
-                    connection=session.connection,
-                    ts_ms=now,
-                )
+            announce = functools.partial(self._announce_offline, session)
+            if self.ownership is None:
+                announce()
+            else:
+                self.ownership.released(session.meter, announce)
+
+    def evict(self, meter: MeterId, reason: str) -> bool:
+        """Another instance owns ``meter`` now: forget and close its session here WITHOUT
+        announcing offline (the new owner already announced online)."""
+        session = self.registry.get(meter)
+        if session is None:
+            return False
+        self.registry.release(meter, session)
+        session.close(reason)
+        return True
+
+    def _announce_offline(self, session: LiveSession) -> None:
+        now = self.clock.now_ms()
+        self.sink.emit(
+            MeterStatus(
+                meter=session.meter,
+                online=False,
+                protocol=session.protocol,
+                model=session.model,
+                connection=session.connection,
+                ts_ms=now,
             )
-            self.sink.emit(
-                MeterEvent(
-                    kind=EventKind.METER_OFFLINE,
-                    severity=Severity.WARNING,
-                    ts_ms=now,
-                    meter=session.meter,
-                    data=_connection_data(session),
-                )
+        )
+        self.sink.emit(
+            MeterEvent(
+                kind=EventKind.METER_OFFLINE,
+                severity=Severity.WARNING,
+                ts_ms=now,
+                meter=session.meter,
+                data=_connection_data(session),
             )
+        )
 
     def invalid_traffic(
         self, connection: ConnectionInfo, reason: str, meter: MeterId | None, sample: bytes

@@ -77,9 +77,16 @@ class CommandIntake:
         self.rejected_topics = 0
         self.busy = 0
 
-    def attach(self, transport: Transport) -> None:
-        """Receive the command requests arriving through ``transport``."""
-        transport.set_inbound(self._topics.command_request_filter, self.submit)
+    def attach(self, transport: Transport, *, shared_group: str | None = None) -> None:
+        """Receive the command requests arriving through ``transport``.
+
+        ``shared_group``: subscribe as ``$share/<group>/…`` so that with several gateway
+        instances on one broker each request reaches exactly one of them.
+        """
+        topic_filter = self._topics.command_request_filter
+        if shared_group is not None:
+            topic_filter = f"$share/{shared_group}/{topic_filter}"
+        transport.set_inbound(topic_filter, self.submit)
 
     @property
     def pending(self) -> int:
