@@ -17,7 +17,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -222,7 +221,7 @@ class Gateway:
                 ProtocolKind.DLMS: settings.profiles.default_dlms,
             },
         )
-        self.capture = Capture(Path("captures"), self.clock)
+        self.capture = Capture(m.capture_dir, self.clock)
         self.context.capture = self.capture
         self.poller = Poller(
             self.context.registry,
@@ -485,6 +484,7 @@ class Gateway:
             ),
             readiness=readiness,
             feed=feed,
+            capture=self.capture,
             tokens=TokenVerifier(tokens) if tokens else None,
             options=ApiOptions(
                 protect_reads=s.http.protect_reads,

@@ -13,7 +13,7 @@ import typer
 
 from ivy_gateway import __version__
 from ivy_gateway.codec.errors import DecodeError
-from ivy_gateway.decoding import DecodeKeys, describe_bytes, parse_hex
+from ivy_gateway.decoding import DecodeKeys, describe_bytes, describe_traffic, parse_hex
 
 app = typer.Typer(
     name="ivy-gateway",
@@ -111,7 +111,10 @@ def decode(
         _fail("nothing to decode: give HEX arguments or --capture FILE")
     for label, data, extra in items:
         try:
-            described = describe_bytes(data, stream=stream or bool(extra), keys=keys)
+            if extra:  # a capture record: the stream view plus each message decoded
+                described = describe_traffic(data, keys=keys)
+            else:
+                described = describe_bytes(data, stream=stream, keys=keys)
         except DecodeError as exc:
             _fail(f"{label}: {exc}")
         described = {**extra, **described}

@@ -19,7 +19,7 @@ from ivy_gateway.codec.errors import DecodeError
 from ivy_gateway.codec.ivy import describe as ivy_describe
 from ivy_gateway.codec.sniff import ProtocolGuess, sniff
 
-__all__ = ["DecodeKeys", "describe_bytes", "parse_hex"]
+__all__ = ["DecodeKeys", "describe_bytes", "describe_traffic", "parse_hex"]
 
 _ACSE_TAGS = frozenset({0x60, 0x61, 0x62, 0x63})
 _WRAPPER_PREFIX = b"\x00\x01\x00\x01"
@@ -67,6 +67,25 @@ def describe_bytes(data: bytes, *, stream: bool = False, keys: DecodeKeys | None
     if looks_like_dlt645(data):
         return dlt645_describe.describe_frame(data, vendor_key=keys.vendor_aes_key)
     return {"protocol": "dlms", **describe_apdu(data, keys)}
+
+
+def describe_traffic(data: bytes, *, keys: DecodeKeys | None = None) -> dict[str, Any]:
+    """One captured read or write: the stream view plus every whole message decoded.
+
+    A message that does not decode is shown with its ``error`` instead of failing the
+    record: a capture is most useful exactly when traffic is broken.
+    """
+    described: dict[str, Any] = describe_bytes(data, stream=True, keys=keys)
+    messages = [bytes.fromhex(f) for f in described.get("frames", [])]
+    messages += [bytes.fromhex(p["apdu"]) for p in described.get("packets", []) if "apdu" in p]
+    decoded: list[Any] = []
+    for message in messages:
+        try:
+            decoded.append(describe_bytes(message, keys=keys))
+        except DecodeError as exc:
+            decoded.append({"hex": message.hex().upper(), "error": str(exc)})
+    described["decoded"] = decoded
+    return described
 
 
 def describe_apdu(apdu: bytes, keys: DecodeKeys) -> dict[str, Any]:

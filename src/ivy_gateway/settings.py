@@ -59,6 +59,9 @@ class MeterSettings(_Section):
         10.0, gt=0, description="DL/T 645 meter silent this long → ask with read-address (0x13)"
     )
     unknown_traffic_limit_bytes: int = Field(256, ge=16)
+    capture_dir: Path = Field(
+        Path("captures"), description="where per-meter traffic captures (JSONL) are written"
+    )
 
 
 class PollingSettings(_Section):

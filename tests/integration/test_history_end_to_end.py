@@ -8,14 +8,17 @@ must switch the simulator's relay and appear in the command audit.
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+from typer.testing import CliRunner
 
 from ivy_gateway.app import Gateway
+from ivy_gateway.cli import app
 from ivy_gateway.settings import load_settings
 from ivy_gateway.simulators.dlt645_meter import Dlt645Meter
 
@@ -132,3 +135,42 @@ async def _check_aggregates(client: httpx.AsyncClient, meters: list[Dlt645Meter]
         assert csv.headers["content-type"].startswith("text/csv")
         rows = csv.text.strip().splitlines()
         assert len(rows) - 1 == sum(s.di == VOLTAGE_DI for s in meter.sent)
+
+
+async def test_traffic_capture_switched_at_run_time(tmp_path: Path) -> None:
+    settings = load_settings(
+        None,
+        {
+            "meters": {"host": "127.0.0.1", "port": 0, "capture_dir": str(tmp_path / "cap")},
+            "mqtt": {"host": "127.0.0.1", "port": 0, "ws_port": 0},
+            "http": {"host": "127.0.0.1", "port": 0},
+            "storage": {"url": f"sqlite:///{tmp_path / 'c.db'}"},
+            "polling": {"interval_scale": 0.01, "timeout_s": 1.0},
+        },
+    )
+    meter = Dlt645Meter(METERS[1], seed=4, announce=True)
+    async with Gateway(settings) as gateway:
+        task = asyncio.create_task(meter.connect("127.0.0.1", gateway.ports["meters"].port))
+        base = f"http://127.0.0.1:{gateway.ports['http'].port}"
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+                switched = await client.put(
+                    f"/api/v1/meters/{METERS[1]}/capture", json={"enabled": True}
+                )
+                assert switched.status_code == 200, switched.text
+                listed = await client.get("/api/v1/captures")
+                assert listed.json() == {"meters": [METERS[1]]}
+                await _wait_for_polls([meter])
+                await client.put(f"/api/v1/meters/{METERS[1]}/capture", json={"enabled": False})
+                assert (await client.get("/api/v1/captures")).json() == {"meters": []}
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    # The capture file replays through the decoder: requests out, replies in.
+    [capture] = list((tmp_path / "cap").glob("*.jsonl"))
+    result = CliRunner().invoke(app, ["decode", "--json", "--capture", str(capture)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {r["direction"] for r in records} == {"rx", "tx"}
+    functions = {f["function"] for r in records for f in r["decoded"]}
+    assert "11" in functions  # read requests and their replies

@@ -25,6 +25,7 @@ from ivy_gateway import __version__
 
 from .deps import ApiDeps
 from .errors import ApiError, install_error_handlers
+from .routes_capture import capture_routes
 from .routes_commands import CommandJobs, command_routes
 from .routes_live import live_routes
 from .routes_meters import meter_routes
@@ -108,4 +109,6 @@ def create_api(deps: ApiDeps) -> FastAPI:
     app.include_router(command_routes(deps, runtime.jobs, writer, reader))
     app.include_router(gateway)
     app.include_router(live_routes(deps, reader))
+    if deps.capture is not None:
+        app.include_router(capture_routes(deps.capture, writer, reader))
     return app

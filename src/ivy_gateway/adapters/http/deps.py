@@ -117,6 +117,14 @@ def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class CaptureControl(Protocol):
+    """Switches per-meter traffic capture (``services.Capture``)."""
+
+    def enable(self, meter: MeterId) -> None: ...
+    def disable(self, meter: MeterId) -> None: ...
+    def enabled(self) -> list[MeterId]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ApiDeps:
     """Everything ``create_api`` needs. Only ``store``, ``parser``, ``runner`` are required.
@@ -134,5 +142,7 @@ class ApiDeps:
     feed: LiveFeed | None = None
     tokens: TokenVerifier | None = None
     metrics: MetricsSource | None = None
+    #: Run-time traffic capture (``services.Capture``); None: the capture routes are absent.
+    capture: CaptureControl | None = None
     options: ApiOptions = field(default_factory=ApiOptions)
     now_ms: Callable[[], int] = _wall_ms
