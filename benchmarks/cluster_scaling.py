@@ -1,6 +1,6 @@
 """Readings/s and meters held by 1, 2 and 3 clustered gateway processes behind HAProxy.
 
-    .venv/bin/python benchmarks/bench_cluster.py [--meters 2000] [--seconds 20]
+    .venv/bin/python benchmarks/cluster_scaling.py [--meters 2000] [--seconds 20]
 
 Needs Redis, Mosquitto and PostgreSQL on loopback and ``haproxy`` installed. Every gateway,
 HAProxy and the simulated fleet (in this process) share the machine's cores, so the table
