@@ -60,6 +60,7 @@ from ivy_gateway.domain.events import (
 from ivy_gateway.domain.meter import MeterId, ProtocolKind
 from ivy_gateway.domain.ports import CommandRunner
 from ivy_gateway.domain.store import ReadingStore
+from ivy_gateway.metrics import GatewayMetrics
 from ivy_gateway.services import Alarms, AlarmThresholds, Capture, CommandService, Poller, Telemetry
 from ivy_gateway.services.coordinator import ClusterCommandRunner
 from ivy_gateway.services.recovery import restore_from_store
@@ -223,11 +224,13 @@ class Gateway:
         )
         self.capture = Capture(m.capture_dir, self.clock)
         self.context.capture = self.capture
+        self.metrics = GatewayMetrics(self)  # reads the parts lazily on each scrape
         self.poller = Poller(
             self.context.registry,
             self.telemetry,
             self.clock,
             max_concurrency=settings.polling.concurrency,
+            on_poll=self.metrics.observe_poll,
         )
         self.alarms = Alarms(_thresholds(settings), self.telemetry)
         self.commands = CommandService(
@@ -297,6 +300,7 @@ class Gateway:
         self.telemetry.add_sink("alarms", self.alarms)
         self.telemetry.add_sink("poller", self.poller)
         self.telemetry.add_sink("rate", self.reading_rate)
+        self.telemetry.add_sink("metrics", self.metrics)
         self.live_feed = feed = LiveFeed(
             self.gateway_id,
             queue_size=s.http.live_queue_size,
@@ -307,6 +311,7 @@ class Gateway:
         # Meters and their last values are back before any meter reconnects.
         await restore_from_store(self.store, self.telemetry)
         await self._start_cluster(meter_port.port)
+        self.runner = self.metrics.count_commands(self.runner)  # MQTT and HTTP alike
         await self._start_mqtt()
         await self._start_http(self.store, feed)
 
@@ -485,6 +490,7 @@ class Gateway:
             readiness=readiness,
             feed=feed,
             capture=self.capture,
+            metrics=self.metrics.render,
             tokens=TokenVerifier(tokens) if tokens else None,
             options=ApiOptions(
                 protect_reads=s.http.protect_reads,

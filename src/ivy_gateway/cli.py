@@ -329,6 +329,9 @@ def demo(
         task = asyncio.create_task(Fleet(plan).run("127.0.0.1", port))
         mqtt = gateway.ports.get("mqtt")
         typer.echo(f"demo: {plan.size} simulated meters dialling 127.0.0.1:{port}")
+        http = gateway.ports.get("http")
+        if http is not None:
+            typer.echo(f"demo: dashboard http://{settings.http.host}:{http.port}/")
         if mqtt is not None:
             prefix = settings.mqtt.topic_prefix
             typer.echo(f"demo: watch   mosquitto_sub -p {mqtt.port} -t '{prefix}/#' -v")

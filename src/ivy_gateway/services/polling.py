@@ -15,6 +15,10 @@ Failure policy:
 - ``MeterRejected`` means the meter answered: the link works, so it is not a failure.
 - ``MeterBusy`` (the session is serving someone else) skips this round without penalty.
 - ``MeterOffline`` unregisters the meter; it comes back with its ``meter_online`` status.
+
+``on_poll(protocol, latency_s, outcome)`` (optional) hears every finished poll, for the
+poll-latency histogram: ``outcome`` is ``ok``, ``rejected``, ``failed``, ``timeout``,
+``busy`` or ``offline``.
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ import heapq
 import itertools
 import logging
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ivy_gateway.domain.errors import MeterBusy, MeterOffline, MeterRejected
+from ivy_gateway.domain.errors import MeterBusy, MeterOffline, MeterRejected, MeterTimeout
 from ivy_gateway.domain.events import (
     EventKind,
     GatewayEvent,
@@ -41,12 +45,15 @@ from ivy_gateway.domain.meter import MeterId
 from ivy_gateway.domain.ports import Clock, EventSink, MeterDirectory, MeterLink, PollGroup
 from ivy_gateway.domain.quantities import ReadingSource
 
-__all__ = ["Poller", "PollerStats"]
+__all__ = ["PollObserver", "Poller", "PollerStats"]
 
 log = logging.getLogger(__name__)
 
 # (due monotonic s, tie-breaker, meter, group index, registration generation)
 _Entry = tuple[float, int, MeterId, int, int]
+
+#: ``on_poll(protocol, latency_s, outcome)``: called once per finished poll.
+PollObserver = Callable[[str, float, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +99,7 @@ class Poller:
         poll_timeout_s: float = 120.0,
         resync_interval_s: float = 60.0,
         rng: random.Random | None = None,
+        on_poll: PollObserver | None = None,
     ) -> None:
         if max_concurrency < 1 or failure_threshold < 1:
             raise ValueError("max_concurrency and failure_threshold must be at least 1")
@@ -104,6 +112,7 @@ class Poller:
         self._poll_timeout_s = poll_timeout_s
         self._resync_interval_s = resync_interval_s
         self._rng = rng or random.Random()
+        self._on_poll = on_poll
         self._slots = asyncio.Semaphore(max_concurrency)
         self._heap: list[_Entry] = []
         self._tiebreak = itertools.count()
@@ -252,18 +261,23 @@ class Poller:
     async def _poll(self, state: _MeterPolls, index: int) -> None:
         group = state.groups[index]
         link = state.link
+        started = self._clock.monotonic()
+        outcome = "ok"
         try:
             async with asyncio.timeout(self._poll_timeout_s):
                 readings = await link.read(list(group.quantities), ReadingSource.POLL)
         except MeterOffline:
+            outcome = "offline"
             if self._meters.get(link.meter) is state:
                 self.unregister(link.meter)
         except MeterBusy:
-            pass
+            outcome = "busy"
         except MeterRejected as exc:
+            outcome = "rejected"
             log.warning("meter %s rejected poll group %r: %s", link.meter, group.name, exc)
             self._succeeded(state)
         except Exception as exc:
+            outcome = "timeout" if isinstance(exc, TimeoutError | MeterTimeout) else "failed"
             if not isinstance(exc, TimeoutError):
                 log.warning("poll of %s group %r failed: %r", link.meter, group.name, exc)
             self._failed(state, group)
@@ -283,6 +297,9 @@ class Poller:
             state.busy = False
             self._slots.release()
             self._release(state)
+        # Not reached when cancelled: a poll cut short by a stop has no latency to report.
+        if self._on_poll is not None:
+            self._on_poll(link.protocol.value, self._clock.monotonic() - started, outcome)
 
     def _succeeded(self, state: _MeterPolls) -> None:
         self._polls_ok += 1

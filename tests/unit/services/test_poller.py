@@ -483,3 +483,32 @@ async def test_run_with_nothing_to_poll_waits_for_a_registration() -> None:
 def test_bounds_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Poller(FakeDirectory(), EventList(), FakeClock(), max_concurrency=0)
+
+
+async def test_every_finished_poll_is_reported_with_its_latency_and_outcome() -> None:
+    clock = FakeClock()
+    heard: list[tuple[str, float, str]] = []
+    poller, _, _ = make_poller(clock, poll_timeout_s=0.01, on_poll=lambda *args: heard.append(args))
+    errors: list[list[Exception]] = [
+        [],
+        [MeterRejected("no", code=4)],
+        [RuntimeError("bug")],
+        [MeterBusy("command running")],
+        [MeterOffline("gone")],
+        [MeterTimeout("no answer")],
+    ]
+    for n, error in enumerate(errors, start=1):
+        poller.register(make_link(clock, n, errors=error))
+    poller.register(make_link(clock, 7, gate=asyncio.Event(), protocol=ProtocolKind.DLMS))
+    await step(poller)
+    assert sorted(outcome for _, _, outcome in heard) == [
+        "busy",
+        "failed",
+        "offline",
+        "ok",
+        "rejected",
+        "timeout",
+        "timeout",
+    ]
+    assert {protocol for protocol, _, _ in heard} == {"dlt645", "dlms"}
+    assert all(latency_s == 0.0 for _, latency_s, _ in heard)  # the fake clock stood still

@@ -7,6 +7,7 @@
     /api/v1/meters/{id}/commands       POST, bearer token when tokens are configured
     /api/v1/commands/{id}  /api/v1/gateway  /api/v1/live (SSE)
     /api/v1/openapi.json  /api/v1/docs
+    /  /dashboard/{file}               the dashboard (static; routes_dashboard.py)
 
 Every error is ``{"error": {"code", "message"}}`` (``errors.py``); command outcomes keep the
 MQTT response shape (``routes_commands.py``).
@@ -27,6 +28,7 @@ from .deps import ApiDeps
 from .errors import ApiError, install_error_handlers
 from .routes_capture import capture_routes
 from .routes_commands import CommandJobs, command_routes
+from .routes_dashboard import dashboard_routes
 from .routes_live import live_routes
 from .routes_meters import meter_routes
 from .routes_system import system_routes
@@ -111,4 +113,5 @@ def create_api(deps: ApiDeps) -> FastAPI:
     app.include_router(live_routes(deps, reader))
     if deps.capture is not None:
         app.include_router(capture_routes(deps.capture, writer, reader))
+    app.include_router(dashboard_routes())
     return app
