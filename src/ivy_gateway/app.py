@@ -59,7 +59,7 @@ from ivy_gateway.domain.events import (
 )
 from ivy_gateway.domain.meter import MeterId, ProtocolKind
 from ivy_gateway.domain.ports import CommandRunner
-from ivy_gateway.domain.store import ReadingStore
+from ivy_gateway.domain.store import ReadingStore, StoreError
 from ivy_gateway.metrics import GatewayMetrics
 from ivy_gateway.services import Alarms, AlarmThresholds, Capture, CommandService, Poller, Telemetry
 from ivy_gateway.services.coordinator import ClusterCommandRunner
@@ -290,7 +290,13 @@ class Gateway:
         password = None
         if s.storage.password_file is not None:
             password = s.storage.password_file.read_text(encoding="utf-8").strip()
-        self.store = await open_store(s.storage.url, password=password)
+        try:
+            self.store = await open_store(s.storage.url, password=password)
+        except StoreError as exc:
+            raise ConfigError(
+                f"cannot open the history store {redact_url(s.storage.url)}: {exc}. "
+                "Check storage.url (--db) and that the database is running."
+            ) from None
         self._stack.push_async_callback(self.store.close)
         # Durable: the store sink never gives a batch up; it holds up to max_backlog
         # readings while the database is away and flags (event + counter) past that.

@@ -113,3 +113,14 @@ def test_simulate_needs_meters() -> None:
     result = runner.invoke(app, ["simulate"])
     assert result.exit_code == 2
     assert "no meters" in result.output
+
+
+def test_serve_names_the_setting_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["serve", "--meter-port", "0", "--db", "postgresql://ivy:s3cr3t@127.0.0.1:9/none"],
+    )
+    assert result.exit_code == 2
+    assert "storage.url (--db)" in result.output
+    assert "s3cr3t" not in result.output
+    assert "Traceback" not in result.output
