@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Modules whose every line and branch the tests must reach (issue #2, #3).
 COVERED := src/ivy_gateway/codec/*
 
-.PHONY: run test lint typecheck imports pytest bench clean
+.PHONY: run test lint typecheck imports pytest bench audit fuzz soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,8 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev lint typecheck imports pytest
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks fuzz
+	$(BIN)/ruff format --check src tests benchmarks fuzz
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
@@ -42,6 +42,20 @@ pytest: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run.py
+
+# Dependency audit against PyPI's advisory data (needs network to the index).
+audit: $(VENV)/.installed-dev
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
+
+# Bounded coverage-guided fuzzing by hand (CI runs a short version through tests/fuzz).
+fuzz: $(VENV)/.installed-dev
+	$(BIN)/python fuzz/run.py --seconds 60
+
+# The long runs: >= 1 million executions per fuzz harness, abuse and fault tests at length.
+soak: $(VENV)/.installed-dev
+	$(BIN)/python fuzz/run.py --runs 1000000
+	IVY_SOAK=1 IVY_FAULT_RUN_S=600 $(BIN)/python -m pytest -p no:cacheprovider -s \
+	  tests/integration/hardening tests/integration/test_store_faults.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

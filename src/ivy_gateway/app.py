@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import socket
 import time
 from collections import deque
@@ -46,6 +47,7 @@ from ivy_gateway.adapters.mqtt import (
     Role,
     Topics,
 )
+from ivy_gateway.adapters.mqtt.users_file import UsersFile
 from ivy_gateway.adapters.storage import open_store
 from ivy_gateway.binding import PortChoice, choose_port
 from ivy_gateway.codec.sniff import ProtocolGuess
@@ -180,8 +182,16 @@ SESSION_FACTORIES: Mapping[ProtocolGuess, SessionFactory] = {
 class Gateway:
     """One gateway process. ``async with Gateway(settings) as gw: await gw.wait_stopped()``."""
 
-    def __init__(self, settings: Settings, *, clock: SystemClock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: SystemClock | None = None,
+        mqtt_users: UsersFile | None = None,
+    ) -> None:
         self.settings = settings
+        #: Embedded broker users from the users file (serve turns auth on by default).
+        self.mqtt_users = mqtt_users
         self.clock = clock or SystemClock()
         self.started_at = self.clock.monotonic()
         self.ports: dict[str, PortChoice] = {}
@@ -285,7 +295,9 @@ class Gateway:
         )
         self.ports["meters"] = meter_port
         if not self.gateway_id:
-            self.gateway_id = f"{socket.gethostname()}-{meter_port.port}"
+            # Host and meter port tell instances on one host apart; "any port" uses the pid.
+            suffix = meter_port.port or f"pid{os.getpid()}"
+            self.gateway_id = f"{socket.gethostname()}-{suffix}"
 
         password = None
         if s.storage.password_file is not None:
@@ -418,10 +430,15 @@ class Gateway:
                     ws_port=ws.port,
                     topic_prefix=s.mqtt.topic_prefix,
                     users={
-                        name: BrokerUser(user.password_hash.get_secret_value(), Role(user.role))
-                        for name, user in s.mqtt.users.items()
+                        **(self.mqtt_users.users if self.mqtt_users is not None else {}),
+                        **{
+                            name: BrokerUser(user.password_hash.get_secret_value(), Role(user.role))
+                            for name, user in s.mqtt.users.items()
+                        },
                     },
                     allow_anonymous=s.mqtt.allow_anonymous,
+                    cert_file=s.mqtt.listener_cert_file,
+                    key_file=s.mqtt.listener_key_file,
                 )
             )
             try:
@@ -507,7 +524,14 @@ class Gateway:
         api = create_api(deps)
         explicit = is_explicit(s, "http", "port")
         for _ in range(_BIND_ATTEMPTS):
-            self.http = HttpServer(api, s.http.host, choice.port, access_log=s.http.access_log)
+            self.http = HttpServer(
+                api,
+                s.http.host,
+                choice.port,
+                access_log=s.http.access_log,
+                cert_file=s.http.cert_file,
+                key_file=s.http.key_file,
+            )
             try:
                 port = await self.http.start()
                 break
@@ -621,17 +645,41 @@ class Gateway:
     def summary(self) -> list[str]:
         """The start-up summary: what listens where, which store, which defaults moved."""
         lines = [f"IVY gateway {__version__} (id {self.gateway_id})"]
+        tls = {
+            "mqtt": self.settings.mqtt.listener_cert_file is not None,
+            "mqtt-ws": self.settings.mqtt.listener_cert_file is not None,
+            "http": self.settings.http.cert_file is not None,
+        }
         for name, choice in self.ports.items():
             note = f"  (default {choice.wanted} was in use)" if choice.moved else ""
-            lines.append(f"  {name:<8} {self._host_for(name)}:{choice.port}{note}")
+            secure = " (TLS)" if tls.get(name) else ""
+            lines.append(f"  {name:<8} {self._host_for(name)}:{choice.port}{secure}{note}")
         if self.broker is None and self.publisher is not None:
             lines.append(f"  broker   external {self.broker_description}")
+        lines.extend(self._auth_summary())
         mode = self.store.mode.value if self.store is not None else "none"
         lines.append(f"  store    {mode} ({redact_url(self.settings.storage.url)})")
         lines.append(f"  models   {', '.join(self.context.profiles.names())}")
         if self.cluster is not None:
             lines.append(f"  cluster  {', '.join(self.members())} (Redis)")
         return lines
+
+    def _auth_summary(self) -> list[str]:
+        """MQTT auth in the summary; a generated password is shown here once, never logged."""
+        users = self.mqtt_users
+        if self.broker is None:
+            return []
+        if users is None:
+            if self.settings.mqtt.users:
+                return [f"  mqtt auth {len(self.settings.mqtt.users)} user(s) from the settings"]
+            return ["  mqtt auth none: anonymous clients may subscribe (read-only)"]
+        if users.new_password is not None:
+            return [
+                f'  mqtt auth user "admin", password (shown once): {users.new_password}',
+                f"            stored as an argon2 hash in {users.path}; "
+                "add users with ivy-gateway hash-password",
+            ]
+        return [f"  mqtt auth {len(users.users)} user(s) from {users.path}"]
 
     def _host_for(self, name: str) -> str:
         if name == "meters":

@@ -26,7 +26,8 @@ class PortChoice:
 
     @property
     def moved(self) -> bool:
-        return self.port != self.wanted
+        """A wanted port was taken; port 0 ("any free port") never counts as moved."""
+        return self.wanted != 0 and self.port != self.wanted
 
 
 def port_is_free(host: str, port: int) -> bool:

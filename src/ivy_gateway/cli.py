@@ -157,12 +157,35 @@ def _load(config: Path | None, overrides: dict[str, Any]) -> Any:
         _fail(str(exc))
 
 
-async def _serve(settings: Any, *, ready: Any = None) -> None:
+def _default_users_file(settings: Any) -> Path:
+    """``ivy-gateway.users.toml`` next to a SQLite database, else in the working directory."""
+    url: str = settings.storage.url
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).parent / "ivy-gateway.users.toml"
+    return Path("ivy-gateway.users.toml")
+
+
+def _mqtt_users(settings: Any) -> Any:
+    """MQTT auth on by default: the embedded broker gets users unless anonymous was chosen.
+
+    The first start creates the users file with an ``admin`` user whose password is shown
+    once in the start-up summary; only its argon2 hash is stored.
+    """
+    from ivy_gateway.adapters.mqtt.users_file import ensure_users_file
+    from ivy_gateway.settings import is_explicit
+
+    mqtt = settings.mqtt
+    if mqtt.mode != "embedded" or mqtt.users or is_explicit(settings, "mqtt", "allow_anonymous"):
+        return None
+    return ensure_users_file(mqtt.users_file or _default_users_file(settings))
+
+
+async def _serve(settings: Any, *, ready: Any = None, mqtt_users: Any = None) -> None:
     import signal
 
     from ivy_gateway.app import Gateway
 
-    async with Gateway(settings) as gateway:
+    async with Gateway(settings, mqtt_users=mqtt_users) as gateway:
         for line in gateway.summary():
             typer.echo(line)
         loop = asyncio.get_running_loop()
@@ -227,10 +250,10 @@ def serve(
             cluster__redis_url=redis,
         ),
     )
-    _run_gateway(settings)
+    _run_gateway(settings, auth_by_default=True)
 
 
-def _run_gateway(settings: Any, ready: Any = None) -> None:
+def _run_gateway(settings: Any, ready: Any = None, *, auth_by_default: bool = False) -> None:
     from ivy_gateway.domain.errors import ConfigError
     from ivy_gateway.observability import configure_logging
     from ivy_gateway.transport import install_event_loop_policy
@@ -240,7 +263,8 @@ def _run_gateway(settings: Any, ready: Any = None) -> None:
     )
     install_event_loop_policy(prefer_uvloop=True)
     try:
-        asyncio.run(_serve(settings, ready=ready))
+        users = _mqtt_users(settings) if auth_by_default else None
+        asyncio.run(_serve(settings, ready=ready, mqtt_users=users))
     except ConfigError as exc:
         _fail(str(exc))
     except OSError as exc:

@@ -152,6 +152,22 @@ class MqttSettings(_Section):
     cert_file: Path | None = None
     key_file: Path | None = None
     outbox_size: int = Field(100_000, ge=100, description="messages held while the broker is away")
+    # TLS for the *embedded* broker's listeners (cert_file/key_file above are the client
+    # certificate for an external broker, so these have their own names).
+    listener_cert_file: Path | None = Field(None, description="embedded broker TLS cert (PEM)")
+    listener_key_file: Path | None = Field(None, description="embedded broker TLS key (PEM)")
+    users_file: Path | None = Field(
+        None,
+        description="embedded broker users (argon2 hashes); default ivy-gateway.users.toml "
+        "next to the SQLite database, else in the working directory",
+    )
+
+    @model_validator(mode="after")
+    def _listener_tls_pair(self) -> Self:
+        if (self.listener_cert_file is None) != (self.listener_key_file is None):
+            raise ValueError("listener_cert_file and listener_key_file go together")
+        return self
+
     stats_interval_s: float = Field(30.0, gt=0)
 
 
@@ -171,6 +187,14 @@ class HttpSettings(_Section):
     meter_list_max_age_s: float = Field(1.0, ge=0)
     live_queue_size: int = Field(1000, ge=10)
     max_live_clients: int = Field(100, ge=1)
+    cert_file: Path | None = Field(None, description="HTTPS certificate (PEM)")
+    key_file: Path | None = Field(None, description="HTTPS private key (PEM)")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
 
 
 class LoggingSettings(_Section):

@@ -3,7 +3,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ivy_gateway.binding import choose_port, port_is_free
+from ivy_gateway.binding import PortChoice, choose_port, port_is_free
 from ivy_gateway.domain.errors import ConfigError
 
 
@@ -47,3 +47,4 @@ def test_wildcard_bind_sees_a_loopback_listener(taken_port: int) -> None:
 
 def test_port_zero_means_any() -> None:
     assert choose_port("127.0.0.1", 0, explicit=False, option="x").port == 0
+    assert not PortChoice(0, 43210).moved  # bound to "any": nothing was taken

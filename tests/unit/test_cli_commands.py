@@ -124,3 +124,34 @@ def test_serve_names_the_setting_when_the_database_is_unreachable(tmp_path: Path
     assert "storage.url (--db)" in result.output
     assert "s3cr3t" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_serve_turns_mqtt_auth_on_by_default(tmp_path: Path) -> None:
+    from ivy_gateway.cli import _mqtt_users
+    from ivy_gateway.settings import load_settings
+
+    settings = load_settings(None, {"storage": {"url": f"sqlite:///{tmp_path}/g.db"}})
+    first = _mqtt_users(settings)
+    assert first is not None
+    assert first.path == tmp_path / "ivy-gateway.users.toml"
+    assert first.new_password is not None
+    assert first.new_password not in first.path.read_text()  # only the hash is stored
+    assert first.path.stat().st_mode & 0o077 == 0  # private to the owner
+    again = _mqtt_users(settings)
+    assert again is not None
+    assert again.new_password is None  # shown once, on the start that created it
+    assert set(again.users) == {"admin"}
+
+
+def test_anonymous_broker_only_when_chosen(tmp_path: Path) -> None:
+    from ivy_gateway.cli import _mqtt_users
+    from ivy_gateway.settings import load_settings
+
+    storage = {"url": f"sqlite:///{tmp_path}/g.db"}
+    chosen = load_settings(None, {"storage": storage, "mqtt": {"allow_anonymous": True}})
+    assert _mqtt_users(chosen) is None
+    external = load_settings(
+        None, {"storage": storage, "mqtt": {"mode": "external", "url": "mqtt://127.0.0.1"}}
+    )
+    assert _mqtt_users(external) is None
+    assert not (tmp_path / "ivy-gateway.users.toml").exists()

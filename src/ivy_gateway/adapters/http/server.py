@@ -3,7 +3,8 @@
 ``HttpServer`` binds the socket itself, so a port in use is a clean ``HttpPortInUse`` (uvicorn
 would ``sys.exit``) and port 0 gives the bound port back at once. It never installs signal
 handlers: the gateway's CLI owns SIGINT/SIGTERM. Logging goes through the root logger
-(``log_config=None``); the access log is off unless asked for.
+(``log_config=None``); the access log is off unless asked for. With ``cert_file`` and
+``key_file`` (PEM) it serves HTTPS on the same port.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import math
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -59,8 +61,13 @@ class HttpServer:
         *,
         access_log: bool = False,
         graceful_timeout_s: float = 5.0,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
     ) -> None:
+        if (cert_file is None) != (key_file is None):
+            raise ValueError("HTTPS needs both cert_file and key_file")
         self.app = app
+        self.tls = cert_file is not None
         self.host = host
         self.wanted_port = port
         self.port: int | None = None
@@ -72,6 +79,8 @@ class HttpServer:
             ws="none",
             server_header=False,
             timeout_graceful_shutdown=math.ceil(graceful_timeout_s),
+            ssl_certfile=str(cert_file) if cert_file is not None else None,
+            ssl_keyfile=str(key_file) if key_file is not None else None,
         )
         self._graceful_timeout_s = graceful_timeout_s
         self._server: uvicorn.Server | None = None
@@ -96,7 +105,8 @@ class HttpServer:
         self._socket, self._server = sock, server
         self.port = sock.getsockname()[1]
         self._task = asyncio.create_task(server.main_loop(), name="http-server")
-        log.info("HTTP API listening on %s:%d", self.host, self.port)
+        scheme = "https" if self.tls else "http"
+        log.info("HTTP API listening on %s://%s:%d", scheme, self.host, self.port)
         return self.port
 
     async def stop(self) -> None:

@@ -4,6 +4,7 @@
 
     EmbeddedBroker ── amqtt.Broker
       listeners   "default": TCP host:port (1883)     "ws": WebSocket host:ws_port (9001)
+                  both TLS (MQTTS / WSS) when ``cert_file`` and ``key_file`` are set
       plugins     PasswordAuthPlugin + RoleAclPlugin (access.py) — nothing else: no $SYS,
                   no packet logger (passing ``plugins`` replaces amqtt's default set)
     EmbeddedTransport ── Outbox ──► broker.retain_message + internal_message_broadcast
@@ -26,6 +27,7 @@ import errno
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -72,22 +74,33 @@ class BrokerConfig:
     anonymous_role: Role = Role.READER
     max_connections: int = 0  # per listener; 0 = unlimited
     session_expiry_s: int = 3600
+    # TLS for both listeners (MQTT over TLS, WSS) when both are set; PEM files.
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("TLS for the embedded broker needs both cert_file and key_file")
+
+    @property
+    def tls(self) -> bool:
+        return self.cert_file is not None
+
+    def _listener(self, kind: str, port: int) -> dict[str, Any]:
+        listener: dict[str, Any] = {
+            "type": kind,
+            "bind": f"{self.host}:{port}",
+            "max_connections": self.max_connections,
+        }
+        if self.cert_file is not None and self.key_file is not None:
+            listener.update(ssl=True, certfile=str(self.cert_file), keyfile=str(self.key_file))
+        return listener
 
     def to_amqtt(self) -> dict[str, Any]:
         validate_prefix(self.topic_prefix)
-        listeners: dict[str, Any] = {
-            "default": {
-                "type": "tcp",
-                "bind": f"{self.host}:{self.port}",
-                "max_connections": self.max_connections,
-            }
-        }
+        listeners: dict[str, Any] = {"default": self._listener("tcp", self.port)}
         if self.ws_port is not None:
-            listeners["ws"] = {
-                "type": "ws",
-                "bind": f"{self.host}:{self.ws_port}",
-                "max_connections": self.max_connections,
-            }
+            listeners["ws"] = self._listener("ws", self.ws_port)
         access = {
             "prefix": self.topic_prefix,
             "users": {name: u.password_hash for name, u in self.users.items()},
@@ -153,10 +166,11 @@ class EmbeddedBroker:
         acl = self._broker.plugins_manager.get_plugin(RoleAclPlugin.__name__)
         acl.inbound = self._dispatch
         log.info(
-            "embedded MQTT broker on %s tcp:%d ws:%s (users: %d, anonymous: %s)",
+            "embedded MQTT broker on %s tcp:%d ws:%s tls:%s (users: %d, anonymous: %s)",
             self.config.host,
             self.tcp_port,
             self.ws_port,
+            self.config.tls,
             len(self.config.users),
             self.config.allow_anonymous and not self.config.users,
         )

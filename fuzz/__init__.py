@@ -1,0 +1,1 @@
+"""Coverage-guided fuzz harnesses (atheris/libFuzzer) for the gateway's input parsers."""
