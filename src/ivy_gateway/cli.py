@@ -406,7 +406,7 @@ def _store_password(settings: Any) -> str | None:
 
 
 def _redacted(url: str) -> str:
-    from ivy_gateway.app import redact_url
+    from ivy_gateway.assembly import redact_url
 
     return redact_url(url)
 

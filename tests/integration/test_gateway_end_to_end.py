@@ -177,9 +177,17 @@ async def _exercise(
     protocols = {d["meterId"]: d["protocol"] for _, d in watcher.by_kind["telemetry"]}
     assert protocols[dlt645_address(1)] == "dlt645"
     assert protocols[em114070_address(1)] == protocols[dlms_address(1)] == "dlms"
-    voltage = next(
-        d for _, d in watcher.by_kind["telemetry"] if d["meterId"] == em114070_address(1)
-    )
+
+    def em_voltage() -> list[dict[str, Any]]:
+        # Poll groups arrive in any order: wait for the instantaneous one.
+        return [
+            d
+            for _, d in watcher.by_kind["telemetry"]
+            if d["meterId"] == em114070_address(1) and "voltage" in d["values"]
+        ]
+
+    await watcher.wait_for(lambda: bool(em_voltage()))
+    voltage = em_voltage()[0]
     assert voltage["values"]["voltage"]["unit"] == "V"
     assert voltage["values"]["voltage"]["obis"] == "1-0:12.7.0.255"
     assert 200 < voltage["values"]["voltage"]["value"] < 260
