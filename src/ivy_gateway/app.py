@@ -46,7 +46,6 @@ from ivy_gateway.adapters.mqtt import (
 from ivy_gateway.adapters.mqtt.users_file import UsersFile
 from ivy_gateway.adapters.storage import open_store
 from ivy_gateway.assembly import (
-    ReadingRate,
     SystemClock,
     alarm_thresholds,
     meter_options_from_settings,
@@ -173,7 +172,6 @@ class Gateway:
         self.server: StreamServer | None = None
         self.broker: EmbeddedBroker | None = None
         self.publisher: MqttPublisher | None = None
-        self.reading_rate = ReadingRate(self.clock)
         self.broker_description = ""
         self.http: HttpServer | None = None
         self.cluster: RedisCluster | None = None
@@ -231,7 +229,6 @@ class Gateway:
         )
         self.telemetry.add_sink("alarms", self.alarms)
         self.telemetry.add_sink("poller", self.poller)
-        self.telemetry.add_sink("rate", self.reading_rate)
         self.telemetry.add_sink("metrics", self.metrics)
         self.live_feed = feed = LiveFeed(
             self.gateway_id,
@@ -478,8 +475,8 @@ class Gateway:
                 else 0
             ),
             "metersOnline": self.telemetry.online_count(),
-            "readingsPerS": round(self.reading_rate.per_second(), 1),
-            "readingsTotal": self.reading_rate.total,
+            "readingsPerS": round(self.metrics.readings_per_second(), 1),
+            "readingsTotal": self.metrics.readings_total,
             "storeQueue": store.queued if store else 0,
             "storeBacklog": store.backlog if store else 0,
             "storeDropped": store.dropped if store else 0,

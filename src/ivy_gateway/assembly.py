@@ -2,21 +2,17 @@
 
 ``app.Gateway`` wires the gateway; this module holds what translates configuration into
 domain values (per-meter options with their secrets read, models with scaled poll
-intervals, alarm thresholds) plus the system clock, the readings-per-second counter and
-URL redaction for summaries and errors.
+intervals, alarm thresholds) plus the system clock and URL redaction for summaries and errors.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections import deque
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from ivy_gateway.domain.errors import ConfigError
-from ivy_gateway.domain.events import GatewayEvent, ReadingsBatch
 from ivy_gateway.domain.meter import MeterId
 from ivy_gateway.services import AlarmThresholds
 from ivy_gateway.sessions.context import MeterOptions
@@ -24,7 +20,6 @@ from ivy_gateway.sessions.profiles import ProfileCatalog, RelayMethod
 from ivy_gateway.settings import MeterOverride, Settings
 
 __all__ = [
-    "ReadingRate",
     "SystemClock",
     "alarm_thresholds",
     "meter_options_from_settings",
@@ -96,29 +91,6 @@ def alarm_thresholds(settings: Settings) -> AlarmThresholds:
     for name, value in settings.alarms.model_dump().items():
         values[name] = None if value is None else Decimal(str(value))
     return AlarmThresholds(**values)
-
-
-class ReadingRate:
-    """A telemetry sink that only counts readings, for ``readingsPerS`` in the stats."""
-
-    def __init__(self, clock: SystemClock, window_s: float = 10.0) -> None:
-        self._clock = clock
-        self._window_s = window_s
-        self.total = 0
-        self._marks: deque[tuple[float, int]] = deque([(clock.monotonic(), 0)])
-
-    async def handle(self, events: Sequence[GatewayEvent]) -> None:
-        self.total += sum(len(e.readings) for e in events if isinstance(e, ReadingsBatch))
-        now = self._clock.monotonic()
-        self._marks.append((now, self.total))
-        while len(self._marks) > 2 and now - self._marks[1][0] >= self._window_s:
-            self._marks.popleft()
-
-    def per_second(self) -> float:
-        """Readings per second over about the last ``window_s``; reading it changes nothing."""
-        since, total_then = self._marks[0]
-        elapsed = self._clock.monotonic() - since
-        return (self.total - total_then) / elapsed if elapsed > 0 else 0.0
 
 
 def redact_url(url: str) -> str:

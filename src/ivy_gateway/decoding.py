@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivy_gateway.codec.dlms.apdu.tags import ApduTag
+from ivy_gateway.codec.dlms.apdu.ciphered import CipheredTag
 from ivy_gateway.codec.dlms.describe_acse import describe_acse_apdu, describe_ciphered_apdu
 from ivy_gateway.codec.dlms.describe_data import describe_service_apdu
 from ivy_gateway.codec.dlt645 import describe as dlt645_describe
@@ -23,6 +23,8 @@ __all__ = ["DecodeKeys", "describe_bytes", "describe_traffic", "parse_hex"]
 
 _ACSE_TAGS = frozenset({0x60, 0x61, 0x62, 0x63})
 _WRAPPER_PREFIX = b"\x00\x01\x00\x01"
+#: Exactly the tags the cipher codec decodes (one definition, in codec.dlms).
+_CIPHERED_TAGS = frozenset(int(tag) for tag in CipheredTag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +95,6 @@ def describe_apdu(apdu: bytes, keys: DecodeKeys) -> dict[str, Any]:
     tag = apdu[0]
     if tag in _ACSE_TAGS:
         return describe_acse_apdu(apdu, ek=keys.ek, ak=keys.ak, system_title=keys.system_title)
-    if _is_ciphered(tag):
+    if tag in _CIPHERED_TAGS:
         return describe_ciphered_apdu(apdu, ek=keys.ek, ak=keys.ak, system_title=keys.system_title)
     return describe_service_apdu(apdu)
-
-
-def _is_ciphered(tag: int) -> bool:
-    try:
-        name = ApduTag(tag).name
-    except ValueError:
-        return False
-    return name.startswith(("GLO_", "DED_", "GENERAL_"))

@@ -380,6 +380,7 @@ class GatewayMetrics:
             "ivy_events", "meter and gateway events, by kind", ["event"], registry=self.registry
         )
         self.rates = _ReadingRates(monotonic)
+        self.readings_total = 0  # all protocols: the gateway's readingsTotal counter
         self.events_by_kind: dict[str, int] = {}
         self.registry.register(_GatewayCollector(gateway, self))
 
@@ -402,12 +403,17 @@ class GatewayMetrics:
                 protocol = event.protocol.value
                 self.readings.labels(protocol).inc(len(event.readings))
                 self.rates.add(protocol, len(event.readings))
+                self.readings_total += len(event.readings)
             elif isinstance(event, MeterEvent):
                 kind = event.kind.value
                 self.events.labels(kind).inc()
                 self.events_by_kind[kind] = self.events_by_kind.get(kind, 0) + 1
 
     # -- exposition ------------------------------------------------------------------------
+
+    def readings_per_second(self) -> float:
+        """All protocols together, over the rate window; reading it changes nothing."""
+        return sum(self.rates.per_second().values())
 
     def render(self) -> bytes:
         """Prometheus text format 0.0.4."""

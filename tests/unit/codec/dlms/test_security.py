@@ -622,3 +622,12 @@ def test_a_wrong_challenge_reply_does_not_move_the_guard() -> None:
     with pytest.raises(SecurityError, match="does not authenticate"):
         client.verify_challenge_reply(reply, b"another-challenge")
     client.verify_challenge_reply(reply, b"client-challenge")
+
+
+def test_ciphered_tags_agree_with_the_apdu_tag_table() -> None:
+    """CipheredTag is the typed subset the cipher codec decodes; it must not drift."""
+    from ivy_gateway.codec.dlms.apdu.ciphered import CipheredTag
+    from ivy_gateway.codec.dlms.apdu.tags import ApduTag
+
+    for tag in CipheredTag:
+        assert ApduTag[tag.name] == tag.value
